@@ -1,0 +1,1 @@
+"""Session-scoped GroundingDINO model fixtures (exported reduced config, random weights)."""

@@ -1,0 +1,1 @@
+"""Session-scoped SAM2 model fixtures (exported tiny config, random weights)."""
