@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import os
 import pathlib
-import string
 from typing import Any, Iterator
 
 # Belt and braces: whatever happens below, never reach for the hub.
@@ -30,8 +29,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-#: ids that ``bert-base-uncased`` uses and GroundingDINO relies on.
-SPECIAL_IDS = {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK]": 103, ".": 1012, "?": 1029}
+from gdino_vocab import SPECIAL_IDS, check_vocab, write_random_vocab  # noqa: E402,F401
 
 #: The architectures this exporter knows. ``file`` is the package's config.
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -51,63 +49,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
 # Layers that only matter in training: activation checkpointing.
 _EXPORT_OVERRIDES = {"use_checkpoint": False, "use_transformer_ckpt": False}
 
-# Words for the random-weights vocabulary: enough that prompts tokenise into
-# real words and word pieces rather than [UNK].
-_WORDS = (
-    "the a an and of in on with at by to for from is are person people man woman men women child boy girl "
-    "car cars truck bus bicycle bike motorcycle train boat plane airplane traffic light lights sign stop red "
-    "green blue yellow white black dark big small left right front back dog cat horse bird cow sheep tree "
-    "trees building house sky road street water face hand hands hair head shirt hat chair table cup bottle "
-    "phone window door wall floor grass cloud smoke fire actor stunt double crowd"
-).split()
-_PIECES = "##s ##es ##ed ##ing ##er ##ers ##ly ##y ##man ##men ##light ##lights ##cycle ##ball ##'s".split()
-
-
 def config_names() -> list[str]:
     return list(CONFIGS)
-
-
-def write_random_vocab(path: str | os.PathLike) -> pathlib.Path:
-    """Write a WordPiece ``vocab.txt`` with ``bert-base-uncased``'s special ids.
-
-    ``[PAD]``=0, ``[UNK]``=100, ``[CLS]``=101, ``[SEP]``=102, ``[MASK]``=103;
-    the printable ASCII characters from 999 on as in ``bert-base-uncased``
-    (so ``.``=1012 and ``?``=1029); then lower-case letters as ``##`` pieces,
-    a few non-ASCII characters, common words and suffixes.
-    """
-    tokens: list[str] = ["[PAD]"] + [f"[unused{i}]" for i in range(99)]
-    tokens += ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokens += [f"[unused{i}]" for i in range(99, 99 + 999 - len(tokens))]
-    ascii_chars = [c for c in string.printable[:94] if not c.isupper()]
-    ascii_chars.sort(key=ord)
-    tokens += ascii_chars
-    tokens += ["##" + c for c in string.ascii_lowercase + string.digits]
-    tokens += list("ßæøðþ¿¡°·人车狗") + ["##" + c for c in "ßæøðþ"]
-    for word in _WORDS + _PIECES:
-        if word not in tokens:
-            tokens.append(word)
-    for token, index in SPECIAL_IDS.items():
-        if tokens[index] != token:  # pragma: no cover - guards the layout above
-            raise AssertionError(f"random vocabulary puts {token!r} at {tokens.index(token)}, not {index}")
-    path = pathlib.Path(path)
-    path.write_text("\n".join(tokens) + "\n", encoding="utf-8")
-    return path
-
-
-def check_vocab(path: str | os.PathLike) -> list[str]:
-    """The tokens of ``vocab.txt``; refuses a vocabulary whose special ids are
-    not where GroundingDINO expects them (``bert-base-uncased`` layout)."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"vocabulary {path} does not exist; see docs/groundingdino.md for bert-base-uncased/vocab.txt")
-    tokens = path.read_text(encoding="utf-8").splitlines()
-    for token, index in SPECIAL_IDS.items():
-        if index >= len(tokens) or tokens[index] != token:
-            raise ValueError(
-                f"{path}: token {token!r} must have id {index} (the bert-base-uncased layout GroundingDINO "
-                "was trained with); is this bert-base-uncased's vocab.txt?"
-            )
-    return tokens
 
 
 def bert_config(config_name: str, vocab_size: int | None = None, config_json: str | os.PathLike | None = None):
