@@ -1,0 +1,7 @@
+"""Test-only stand-in for GafferUITest.TestCase (no Qt here)."""
+
+import GafferTest
+
+
+class TestCase(GafferTest.TestCase):
+    pass
