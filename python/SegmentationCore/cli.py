@@ -1,0 +1,403 @@
+"""``autoseg``: the command line (farm and container entry point).
+
+    autoseg run PLATE --prompt "person" --models DIR --output OUT [options]
+    autoseg demo --output DIR
+    autoseg synth --output DIR [--frames N --size WxH --seed S]
+
+See docs/autoseg.md. Errors a user can cause print one clear line naming
+the file / frame / option at fault and exit with the code of their kind
+(:mod:`SegmentationCore.errors`): 1 general, 2 bad command line, 3 model
+folder, 4 plate, 5 prompt, 6 output; 70 means a bug (traceback printed),
+130 an interrupt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+import time
+import traceback
+from typing import Sequence, TextIO
+
+from . import __version__
+from .errors import ModelFolderError, OutputError, SegmentationError
+
+INTERNAL_ERROR = 70
+INTERRUPTED = 130
+
+
+# ---------------------------------------------------------------------------- progress
+
+
+class ProgressReporter:
+    """A progress bar with ETA on a terminal, plain log lines otherwise.
+
+    ``mode``: ``auto`` (bar on a TTY), ``bar``, ``log`` or ``none``. The ETA
+    uses the rate of the items computed in this process (skipped, already
+    finished items of a resumed run do not count).
+    """
+
+    def __init__(self, stream: TextIO = sys.stderr, mode: str = "auto", log_every: float = 10.0):
+        if mode == "auto":
+            mode = "bar" if getattr(stream, "isatty", lambda: False)() else "log"
+        self.stream = stream
+        self.mode = mode
+        self.log_every = log_every
+        self._stage = None
+        self._start = 0.0
+        self._first_done = 0
+        self._last_line = 0.0
+        self._last_percent = -1
+
+    def __call__(self, stage: str, done: int, total: int, detail: str = "") -> None:
+        if self.mode == "none":
+            return
+        now = time.monotonic()
+        if stage != self._stage:
+            if self._stage is not None and self.mode == "bar":
+                self.stream.write("\n")
+            self._stage = stage
+            self._start = now
+            self._first_done = done
+            self._last_line = 0.0
+            self._last_percent = -1
+        computed = done - self._first_done
+        elapsed = now - self._start
+        eta = None
+        if computed > 0 and total > done:
+            eta = elapsed / computed * (total - done)
+        percent = int(100 * done / total) if total else 100
+        eta_text = _duration(eta) if eta is not None else ("done" if done >= total else "--:--")
+        if self.mode == "bar":
+            width = 24
+            filled = int(width * done / total) if total else width
+            line = f"\r{stage:8s} [{'#' * filled}{'.' * (width - filled)}] {percent:3d}% {done}/{total} ETA {eta_text}  {detail[:40]:40s}"
+            self.stream.write(line)
+            if done >= total:
+                self.stream.write("\n")
+                self._stage = None
+            self.stream.flush()
+            return
+        step = percent // 10
+        if done >= total or step > self._last_percent or now - self._last_line >= self.log_every:
+            self._last_percent = step
+            self._last_line = now
+            self.stream.write(f"autoseg: {stage} {done}/{total} ({percent}%) eta {eta_text} {detail}".rstrip() + "\n")
+            self.stream.flush()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} must lie between 0 and 1")
+    return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a size as WIDTHxHEIGHT, e.g. 1920x1080") from None
+    if width < 16 or height < 16:
+        raise argparse.ArgumentTypeError(f"{text}: too small")
+    return width, height
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autoseg",
+        description="Automatic, temporally consistent instance mattes for image sequences "
+        "(GroundingDINO -> SAM2 -> SAM2 tracking), written as ObjectId and Cryptomatte EXRs.",
+    )
+    parser.add_argument("--version", action="version", version=f"autoseg {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="segment a plate", description="Segment and track every instance of the prompt in a plate.")
+    run.add_argument("plate", help="image sequence: plate.####.exr, plate.%%04d.exr, plate.1001-1100#.exr or plate.1001.exr")
+    run.add_argument("--output", "-o", required=True, help="folder for the ID-matte EXRs (created)")
+    run.add_argument("--prompt", "-p", default=None, help='what to find, phrases separated by commas (default "person")')
+    run.add_argument("--models", "-m", help="folder holding the exported model folders (or one model folder)")
+    run.add_argument("--sam2", help="SAM2 model folder (overrides --models)")
+    run.add_argument("--detector", help="GroundingDINO model folder (overrides --models)")
+    run.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: from the name or the files on disk)")
+    run.add_argument("--max-size", type=_positive_int, default=1024, help="longest side of the working resolution (default 1024)")
+    run.add_argument("--colorspace", choices=("auto", "linear", "srgb"), default="auto",
+                     help="how to read plate pixels: auto = float files are scene-linear Rec.709, integer files sRGB")
+    run.add_argument("--name", help="output name stem (default: the plate's name)")
+    run.add_argument("--work-dir", help="where stage results are kept (default OUTPUT/.autoseg/NAME)")
+    run.add_argument("--stage", default="all", help="detect, segment, track, write or all; several separated by commas")
+    run.add_argument("--force", action="store_true", help="redo the requested stages and overwrite existing results")
+    run.add_argument("--prompts", help="interactive prompt file (JSON, see docs/pipeline.md)")
+    run.add_argument("--providers", help="ONNX Runtime execution providers, e.g. cuda,cpu (default: best available)")
+    run.add_argument("--threads", type=_positive_int, help="ONNX Runtime threads per session")
+    run.add_argument("--box-threshold", type=_fraction, help="GroundingDINO box threshold (default from the model, 0.35)")
+    run.add_argument("--text-threshold", type=_fraction, help="GroundingDINO text threshold (default from the model, 0.25)")
+    run.add_argument("--max-detections", type=_positive_int, help="at most this many boxes per frame")
+    run.add_argument("--detect-frames", choices=("reprompt", "all"), default="reprompt",
+                     help="run stages 1-2 only where tracking re-prompts (default) or on every frame")
+    run.add_argument("--formats", default="objectid,crypto", help="objectid, crypto or both (default both)")
+    algo = run.add_argument_group("algorithm (paper defaults)")
+    algo.add_argument("--discard-sim", type=_fraction, default=0.1, help="stage 2: discard a mask with Sim >= this against ...")
+    algo.add_argument("--discard-min-others", type=_positive_int, default=2, help="... at least this many others (2)")
+    algo.add_argument("--merge-sim", type=_fraction, default=0.6, help="stage 2: merge a mask with Sim >= this against exactly one other")
+    algo.add_argument("--window", type=_positive_int, default=20, help="stage 3: frames per tracking window s_T (20)")
+    algo.add_argument("--reprompt-every", type=_positive_int, default=5, help="stage 3: re-prompt every s_P frames (5)")
+    algo.add_argument("--epsilon", type=_fraction, default=0.1, help="stage 3: overwrite a cache pixel where M_P + eps <= V_P (0.1)")
+    algo.add_argument("--direct-iou", type=_fraction, default=0.9, help="stage 3: IoU of a direct match (0.9)")
+    algo.add_argument("--partial-sim", type=_fraction, default=0.5, help="stage 3: Sim of a partial match (0.5)")
+    algo.add_argument("--no-backward", action="store_true", help="skip the backward pass")
+    run.add_argument("--synthetic", help=argparse.SUPPRESS)  # a shot.json: synthetic backends (tests, benchmarks)
+    run.add_argument("--synthetic-faults", default="none", help=argparse.SUPPRESS)
+    run.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto", help="progress display")
+    run.add_argument("--summary", help="also write a JSON summary of the run to this file")
+
+    demo = commands.add_parser("demo", help="run everything end to end on a generated plate",
+                               description="Generate a plate, export small models with random weights "
+                               "(first run only; needs the export packages), and run the pipeline.")
+    demo.add_argument("--output", "-o", required=True, help="demo folder (plate, models and results go here)")
+    demo.add_argument("--frames", type=_positive_int, default=8, help="plate length (default 8)")
+    demo.add_argument("--size", type=_size, default=(512, 288), help="plate size WIDTHxHEIGHT (default 512x288)")
+    demo.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto")
+
+    synth = commands.add_parser("synth", help="write a synthetic plate with known answers",
+                                description="Write a generated plate (moving, occluding shapes) and its spec (NAME.shot.json).")
+    synth.add_argument("--output", "-o", required=True, help="folder for the frames")
+    synth.add_argument("--name", default="plate")
+    synth.add_argument("--frames", type=_positive_int, default=48)
+    synth.add_argument("--first-frame", type=int, default=1001)
+    synth.add_argument("--size", type=_size, default=(1920, 1080))
+    synth.add_argument("--objects", type=_positive_int, default=5)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--format", choices=("exr", "png"), default="exr")
+    return parser
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def _stages(text: str) -> list[str]:
+    from .pipeline import STAGES
+
+    parts = [p.strip().lower() for p in text.split(",") if p.strip()]
+    if not parts or "all" in parts:
+        return list(STAGES)
+    unknown = [p for p in parts if p not in STAGES]
+    if unknown:
+        raise SegmentationError(f"unknown --stage {', '.join(unknown)}; choose from {', '.join(STAGES)} or all")
+    return parts
+
+
+def _run_config(args):
+    from .pipeline import RunConfig
+    from .stage2 import Stage2Params
+    from .tracking import TrackingParams
+
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    return RunConfig(
+        plate=args.plate,
+        output=args.output,
+        prompt=args.prompt if args.prompt is not None else (None if args.prompts else "person"),
+        frames=args.frames,
+        models=args.models,
+        sam2_model=args.sam2,
+        detector_model=args.detector,
+        max_size=args.max_size,
+        colorspace=args.colorspace,
+        name=args.name,
+        work_dir=args.work_dir,
+        prompts_file=args.prompts,
+        providers=args.providers,
+        threads=args.threads,
+        box_threshold=args.box_threshold,
+        text_threshold=args.text_threshold,
+        max_detections=args.max_detections,
+        stage2=Stage2Params(discard_sim=args.discard_sim, discard_min_others=args.discard_min_others, merge_sim=args.merge_sim),
+        tracking=TrackingParams(
+            window=args.window, reprompt_every=args.reprompt_every, epsilon=args.epsilon,
+            direct_match_iou=args.direct_iou, partial_match_sim=args.partial_sim, backward=not args.no_backward,
+        ),
+        detect_frames=args.detect_frames,
+        formats=formats,
+        force=args.force,
+        synthetic=args.synthetic,
+        synthetic_faults=args.synthetic_faults,
+    )
+
+
+def command_run(args, out: TextIO, err: TextIO) -> int:
+    from .pipeline import Pipeline
+
+    config = _run_config(args)
+    stages = _stages(args.stage)
+    if config.prompt is not None and args.prompts is None and config.prompt.strip() == "":
+        from .prompts import parse_text_prompt
+
+        parse_text_prompt(config.prompt)  # raises the PromptError with an example
+    try:
+        config.tracking.validate()
+    except ValueError as error:
+        raise SegmentationError(str(error)) from None
+    reporter = ProgressReporter(err, args.progress)
+    pipeline = Pipeline(config, progress=reporter, log=lambda m: err.write(f"autoseg: {m}\n"))
+    started = time.perf_counter()
+    summary = pipeline.run(stages)
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    summary["frames"] = len(pipeline.sequence.frames)
+    summary["output"] = str(pipeline.output)
+    if "write" in stages:
+        kinds = ", ".join(str(p.name).replace(f"{pipeline.sequence.frames[0]:04d}", "####") for p in pipeline.output_paths(pipeline.sequence.frames[0]))
+        out.write(f"autoseg: wrote {kinds} in {pipeline.output} ({summary['seconds']} s)\n")
+    else:
+        out.write(f"autoseg: stages {', '.join(stages)} done in {summary['seconds']} s (results in {pipeline.work})\n")
+    if args.summary:
+        pathlib.Path(args.summary).write_text(json.dumps(summary, indent=1) + "\n")
+    return 0
+
+
+def command_synth(args, out: TextIO, err: TextIO) -> int:
+    from . import synthetic
+
+    width, height = args.size
+    spec = synthetic.generate_shot(
+        seed=args.seed, num_frames=args.frames, width=width, height=height,
+        num_objects=args.objects, first_frame=args.first_frame,
+    )
+    pattern = synthetic.SyntheticShot(spec).write_plate(args.output, args.name, args.format)
+    out.write(f"autoseg: wrote {args.frames} frames {pattern} and {args.name}.shot.json\n")
+    return 0
+
+
+REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
+DEMO_MARKER = ".autoseg-demo"
+DEMO_SEED = 7
+
+
+def _export_models(models: pathlib.Path, size: tuple[int, int], err: TextIO) -> list[str]:
+    """Export the demo's models (random weights) unless they exist; returns what was exported."""
+    exports = {
+        "sam2": ["export_sam2.py", "--config", "sam2.1_hiera_t", "--random-weights"],
+        "groundingdino": ["export_groundingdino.py", "--random-weights", "--config", "tiny", "--sizes", f"{size[0]}x{size[1]}"],
+    }
+    needed = [kind for kind in exports if not (models / kind / "manifest.json").is_file()]
+    if not needed:
+        return []
+    missing = [m for m in ("torch", "sam2", "groundingdino", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ModelFolderError(
+            f"autoseg demo exports its models on the first run, which needs the export packages "
+            f"({', '.join(missing)} missing): run scripts/setup.sh, or pip install '.[export]'; "
+            f"or put exported model folders in {models}/sam2 and {models}/groundingdino"
+        )
+    export_dir = REPOSITORY / "export"
+    if not (export_dir / "export_sam2.py").is_file():
+        raise ModelFolderError(f"the exporters are not installed with this package (no {export_dir}); run the demo from a source checkout")
+    for kind in needed:
+        script, *options = exports[kind]
+        command = [sys.executable, str(export_dir / script), *options, "--output", str(models / kind), "--force"]
+        err.write(f"autoseg demo: exporting {kind} with random weights (first run only) ...\n")
+        err.flush()
+        started = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True, cwd=REPOSITORY)
+        if result.returncode != 0:
+            raise ModelFolderError(f"exporting {kind} failed ({' '.join(command)}):\n{result.stderr[-2000:]}")
+        err.write(f"autoseg demo: exported {kind} in {time.perf_counter() - started:.0f} s\n")
+    return needed
+
+
+def command_demo(args, out: TextIO, err: TextIO) -> int:
+    from . import metrics, synthetic
+    from .mask_cache import MaskCache
+    from .pipeline import Pipeline, RunConfig
+
+    root = pathlib.Path(args.output)
+    if root.exists() and any(root.iterdir()) and not (root / DEMO_MARKER).is_file():
+        raise OutputError(f"{root} is not empty and is not an autoseg demo folder; choose a new folder for the demo")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / DEMO_MARKER).write_text("autoseg demo folder: plate/, models/, output/, output-synthetic/\n")
+    started = time.perf_counter()
+    width, height = args.size
+    spec = synthetic.generate_shot(seed=DEMO_SEED, num_frames=args.frames, width=width, height=height, num_objects=3)
+    plate_dir = root / "plate"
+    spec_file = plate_dir / "demo.shot.json"
+    if not spec_file.is_file() or synthetic.ShotSpec.load(spec_file) != spec or not all(
+        (plate_dir / f"demo.{f:04d}.exr").is_file() for f in spec.frame_numbers
+    ):
+        synthetic.SyntheticShot(spec).write_plate(plate_dir, "demo", "exr")
+    plate = str(plate_dir / "demo.####.exr")
+    exported = _export_models(root / "models", (width, height), err)
+    out.write(
+        "autoseg demo: NOTE the models have RANDOM, UNTRAINED weights. Every stage runs for real\n"
+        "              (ONNX Runtime, mask cache, tracking, EXR writing) but the masks are meaningless.\n"
+    )
+    reporter = ProgressReporter(err, args.progress)
+    real = RunConfig(plate=plate, output=str(root / "output"), prompt="person", models=str(root / "models"),
+                     max_detections=5, force=True)
+    real_started = time.perf_counter()
+    summary = Pipeline(real, progress=reporter).run()
+    real_seconds = time.perf_counter() - real_started
+    layers = summary["stages"]["track"]["layers"]
+    out.write(f"autoseg demo: random-weight models: {layers} layers, {args.frames} frames in {real_seconds:.0f} s -> {root / 'output'}\n")
+
+    # The same pipeline with backends that answer from the plate's ground truth
+    # shows what the algorithm does with sensible detections and masks.
+    check = RunConfig(plate=plate, output=str(root / "output-synthetic"), prompt="person", synthetic=str(spec_file),
+                      synthetic_faults="faulty", force=True)
+    pipeline = Pipeline(check, progress=ProgressReporter(err, "none"))
+    pipeline.run()
+    cache = MaskCache.load(pipeline.work / "track" / "cache")
+    shot = synthetic.SyntheticShot(spec, size=pipeline.frames.size)
+    scores = metrics.evaluate(shot.frame_numbers, cache.layers, shot.gt_masks)
+    out.write(f"autoseg demo: synthetic backends with injected faults (ground truth known): {scores.line()} -> {root / 'output-synthetic'}\n")
+    total = time.perf_counter() - started
+    out.write(f"autoseg demo: done in {total:.0f} s ({'first run: exported ' + ', '.join(exported) if exported else 're-run: models reused'})\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    handlers = {"run": command_run, "demo": command_demo, "synth": command_synth}
+    try:
+        return handlers[args.command](args, out, err)
+    except SegmentationError as error:
+        err.write(f"\nautoseg: error: {error}\n" if getattr(err, "isatty", lambda: False)() else f"autoseg: error: {error}\n")
+        return error.exit_code
+    except KeyboardInterrupt:
+        err.write("autoseg: interrupted; rerun the same command to resume\n")
+        return INTERRUPTED
+    except Exception:  # a bug: say so, with the traceback
+        err.write("autoseg: internal error (please report it with this output):\n")
+        err.write(traceback.format_exc())
+        return INTERNAL_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
