@@ -33,6 +33,7 @@ import time
 from typing import Callable, Sequence
 
 import export_common
+import gdino_vocab
 
 KIND = "groundingdino"
 OPSET = 16
@@ -44,6 +45,7 @@ TEXT_THRESHOLD = 0.25
 MAX_TEXT_LEN = 256
 SIZE_MULTIPLE = 32
 VOCAB_NAME = "vocab.txt"
+CONFIG_NAMES = ("SwinT", "SwinB", "tiny")  # keep equal to gdino_build.CONFIGS
 
 
 def parse_sizes(text: str | Sequence) -> list[tuple[int, int]]:
@@ -164,17 +166,11 @@ def export(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Export a model folder; returns the manifest. See the module doc."""
-    import torch
-
-    import gdino_build
-    import gdino_parity
-    import gdino_wrapper
-
     output = pathlib.Path(output).expanduser().absolute()
     sizes = parse_sizes(sizes)
     check_sizes(sizes)
-    if config not in gdino_build.CONFIGS:
-        raise ValueError(f"unknown --config {config!r}; choose one of {', '.join(gdino_build.CONFIGS)}")
+    if config not in CONFIG_NAMES:
+        raise ValueError(f"unknown --config {config!r}; choose one of {', '.join(CONFIG_NAMES)}")
     if random_weights == (checkpoint is not None):
         raise ValueError("give either --checkpoint (official weights) or --random-weights, not both or neither")
     if checkpoint is not None and vocab is None:
@@ -183,16 +179,21 @@ def export(
         )
     if checkpoint is not None and not pathlib.Path(checkpoint).is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist; see docs/groundingdino.md for the download")
+    if vocab is not None:
+        gdino_vocab.check_vocab(vocab)
     _prepare_output(output, force)
+
+    import gdino_build
+    import gdino_parity
+    import gdino_wrapper
 
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
     try:
         vocab_path = staging / VOCAB_NAME
         if vocab is not None:
-            gdino_build.check_vocab(vocab)
             shutil.copyfile(vocab, vocab_path)
         else:
-            gdino_build.write_random_vocab(vocab_path)
+            gdino_vocab.write_random_vocab(vocab_path)
 
         started = time.perf_counter()
         model = gdino_build.build_model(config, vocab_path, bert_config, seed=seed)
@@ -257,7 +258,7 @@ def export(
                 "vocab": VOCAB_NAME,
                 "lowercase": True,
                 "max_text_len": MAX_TEXT_LEN,
-                "special_token_ids": {t: gdino_build.SPECIAL_IDS[t] for t in ("[CLS]", "[SEP]", ".", "?")},
+                "special_token_ids": {t: gdino_vocab.SPECIAL_IDS[t] for t in ("[CLS]", "[SEP]", ".", "?")},
             },
             "num_queries": int(model.num_queries),
             "parity": parity,
@@ -280,11 +281,9 @@ def export(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import gdino_build
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", required=True, help="model folder to create (refused if it exists, see --force)")
-    parser.add_argument("--config", default="SwinT", choices=gdino_build.config_names(),
+    parser.add_argument("--config", default="SwinT", choices=CONFIG_NAMES,
                         help="architecture: SwinT (groundingdino_swint_ogc.pth), SwinB "
                              "(groundingdino_swinb_cogcoor.pth) or tiny (reduced, tests only)")
     weights = parser.add_mutually_exclusive_group(required=True)

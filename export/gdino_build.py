@@ -174,7 +174,13 @@ def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike) -> dict[str
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds no state dict (expected a 'model' entry)")
     state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # shape mismatches
+        raise ValueError(
+            f"{path} does not fit the {type(model).__name__} built here: {str(error)[:400]} ... "
+            "Is --config right (SwinT for groundingdino_swint_ogc.pth, SwinB for groundingdino_swinb_cogcoor.pth)?"
+        ) from None
     missing = sorted(result.missing_keys)
     unexpected = sorted(k for k in result.unexpected_keys if k not in IGNORED_CHECKPOINT_KEYS)
     if missing:
