@@ -158,7 +158,7 @@ def _write_mask(path: pathlib.Path, mask: np.ndarray) -> None:
     output = oiio.ImageOutput.create(str(temporary))
     if output is None or not output.open(str(temporary), spec):
         raise OSError(f"cannot write {temporary}: {oiio.geterror()}")
-    output.write_image(data)
+    output.write_image(data[..., None])  # OIIO misreads 2-D arrays
     output.close()
     os.replace(temporary, path)
 

@@ -441,27 +441,27 @@ class Pipeline:
             keyframe_prompts = interactive.keyframe_prompts(
                 self.prompt_set, layer_ids, self.frames, self.backends.segmenter() if needs else None
             )
-        directions = [tracking.FORWARD] + ([tracking.BACKWARD] if params.backward else [])
-        schedules = {d: tracking.reprompt_frames(self.sequence.frames, params, d, keyframe_prompts) for d in directions}
+        plan = tracking.pass_plan(params, keyframe_prompts, automatic=not self.interactive_only)
+        schedules = {name: tracking.reprompt_frames(self.sequence.frames, params, direction, keyframe_prompts) for name, direction, _ in plan}
         total = sum(len(s) for s in schedules.values())
-        done = sum(min(int(state["windows"].get(d, 0)), len(schedules[d])) for d in directions)
+        done = sum(min(int(state["windows"].get(name, 0)), len(schedules[name])) for name, _, _ in plan)
         self.progress("track", done, total, "")
         tracker = self.backends.tracker()
         computed = 0
-        for direction in directions:
-            skip = int(state["windows"].get(direction, 0))
+        for name, direction, uses_stage2 in plan:
+            skip = int(state["windows"].get(name, 0))
 
-            def on_window(index, count, matches, window, direction=direction):
+            def on_window(index, count, matches, window, name=name):
                 nonlocal done, computed
                 cache.flush()
-                state["windows"][direction] = index + 1
+                state["windows"][name] = index + 1
                 _write_json(state_path, state)
                 done += 1
                 computed += 1
-                self.progress("track", done, total, f"{direction} window at {window.start_frame}: {len(window.objects)} layers")
+                self.progress("track", done, total, f"{name} window at {window.start_frame}: {len(window.objects)} layers")
 
             tracking.run_pass(
-                tracker, self.frames, cache, self.load_stage2, params, direction,
+                tracker, self.frames, cache, self.load_stage2 if uses_stage2 else None, params, direction,
                 keyframes=keyframe_prompts, skip_windows=skip, on_window=on_window,
             )
         before = len(cache.layer_ids)

@@ -221,7 +221,8 @@ def working_size(plate_size: tuple[int, int], max_size: int | None) -> tuple[int
 def linear_to_srgb(values: np.ndarray) -> np.ndarray:
     """sRGB transfer function (IEC 61966-2-1) on values clipped to [0, 1]."""
     values = np.clip(np.asarray(values, np.float32), 0.0, 1.0)
-    return np.where(values <= 0.0031308, values * 12.92, 1.055 * np.power(values, 1 / 2.4) - 0.055).astype(np.float32)
+    encoded = np.where(values <= 0.0031308, values * 12.92, 1.055 * np.power(values, 1 / 2.4) - 0.055)
+    return np.clip(encoded, 0.0, 1.0).astype(np.float32)
 
 
 class PlateFrameSource:

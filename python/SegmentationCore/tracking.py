@@ -17,7 +17,8 @@ One *pass* walks the shot in one direction. Every ``reprompt_every`` frames
    with the ``epsilon`` overwrite rule (:func:`merge_into_cache`).
 
 :func:`track_shot` runs the forward pass and then the backward pass from
-the last frame. All state lives in the :class:`~SegmentationCore.mask_cache.MaskCache`
+the last frame (after a seed pass for interactive keyframes, see
+:func:`pass_plan`). All state lives in the :class:`~SegmentationCore.mask_cache.MaskCache`
 passed in, so a caller (the Gaffer Track node, the pipeline) can run the
 steps one by one.
 
@@ -441,6 +442,25 @@ def run_pass(
     return result
 
 
+def pass_plan(params: TrackingParams, keyframes: Iterable[int] = (), automatic: bool = True) -> list[tuple[str, str, bool]]:
+    """The passes of a shot as ``(name, direction, uses stage 2)``.
+
+    With interactive keyframes *and* automatic layers, a ``seed`` pass runs
+    first: a backward pass prompted only by the keyframes, so the clicked
+    objects are in the cache on the frames before their keyframes and the
+    automatic forward pass matches them instead of starting duplicates.
+    (Windows without prompts cost nothing.) Then ``forward`` and, if
+    ``params.backward``, ``backward``.
+    """
+    plan = []
+    if automatic and list(keyframes):
+        plan.append(("seed", BACKWARD, False))
+    plan.append((FORWARD, FORWARD, True))
+    if params.backward:
+        plan.append((BACKWARD, BACKWARD, True))
+    return plan
+
+
 def track_shot(
     tracker,
     frames,
@@ -450,13 +470,13 @@ def track_shot(
     keyframes: Mapping[int, Mapping[int, Prompt]] | None = None,
     on_window: Callable[[str, int, int, Matches, WindowResult], None] | None = None,
 ) -> list[PassResult]:
-    """The forward pass, then (``params.backward``) the backward pass."""
+    """Every pass of :func:`pass_plan`: (seed,) forward, backward."""
     params = params or TrackingParams()
-    directions = [FORWARD] + ([BACKWARD] if params.backward else [])
     results = []
-    for direction in directions:
+    for name, direction, uses_stage2 in pass_plan(params, keyframes or {}, stage2 is not None):
         callback = None
         if on_window is not None:
-            callback = lambda i, n, m, w, d=direction: on_window(d, i, n, m, w)  # noqa: E731
-        results.append(run_pass(tracker, frames, cache, stage2, params, direction, keyframes, on_window=callback))
+            callback = lambda i, n, m, w, name=name: on_window(name, i, n, m, w)  # noqa: E731
+        source = stage2 if uses_stage2 else None
+        results.append(run_pass(tracker, frames, cache, source, params, direction, keyframes, on_window=callback))
     return results
