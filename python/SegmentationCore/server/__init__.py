@@ -76,7 +76,7 @@ def start_in_thread(*args, **kwargs):
     """Start a server in a daemon thread (tests, notebooks); returns the server.
     Stop it with ``server.shutdown(); server.server_close()``."""
     server = create_server(*args, **kwargs)
-    thread = threading.Thread(target=server.serve_forever, name="segmentation-server", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="segmentation-server", daemon=True)
     thread.start()
     server.thread = thread
     return server

@@ -75,6 +75,17 @@ class ToolsApp:
         self._preview_cache: dict[tuple, tuple[bytes, str]] = {}
         self._detections_cache: dict[tuple, Any] = {}
 
+    def close(self) -> None:
+        """Cancel running jobs and remove the sessions' temporary tracking folders."""
+        for job in self.jobs.list():
+            job.cancel()
+        for job in self.jobs.list():
+            job.wait(30)
+        with self._lock:
+            sessions = list(self._sessions.values())
+        for session in sessions:
+            session.close()
+
     # -- helpers -----------------------------------------------------------------
 
     def session(self, shot_id: str) -> ShotSession:
@@ -344,4 +355,7 @@ class ToolsApp:
 
 def make_server(app: ToolsApp, host: str = "127.0.0.1", port: int = 8765, quiet: bool = False) -> ToolServer:
     exact, prefix = app.routes()
-    return ToolServer((host, port), exact, prefix, quiet=quiet)
+    server = ToolServer((host, port), exact, prefix, quiet=quiet)
+    server.app = app
+    server.on_close = [app.close]
+    return server

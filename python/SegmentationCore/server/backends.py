@@ -45,7 +45,7 @@ class Backends:
         self,
         models: Sequence[str] | None = None,
         providers: str | Sequence[str] | None = None,
-        synthetic_faults: str = "none",
+        synthetic_faults="none",
     ):
         self.lock = threading.RLock()
         self.providers = providers
@@ -82,7 +82,7 @@ class Backends:
     def describe(self) -> dict[str, Any]:
         return {
             "synthetic": self.synthetic,
-            "synthetic_faults": self.synthetic_faults if self.synthetic else None,
+            "synthetic_faults": (self.synthetic_faults if isinstance(self.synthetic_faults, str) else "custom") if self.synthetic else None,
             "sam2": str(self.sam2_dir) if self.sam2_dir else None,
             "groundingdino": str(self.gdino_dir) if self.gdino_dir else None,
             "box_threshold": self.box_threshold,

@@ -115,6 +115,11 @@ class ToolServer(ThreadingHTTPServer):
                 allowed.add(name.lower())
         return allowed
 
+    def server_close(self) -> None:
+        super().server_close()
+        for callback in getattr(self, "on_close", []):
+            callback()
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
@@ -158,12 +163,17 @@ class RequestHandler(BaseHTTPRequestHandler):
         if parsed.scheme != "http" or parsed.netloc.lower() not in self.server.allowed_hosts:
             raise HttpError(HTTPStatus.FORBIDDEN, f"Requests from {origin} are not accepted")
 
-    def _read_body(self) -> Any:
-        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+    def _read_raw_body(self) -> bytes:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "Bad Content-Length") from None
+        if length < 0 or length > MAX_BODY:
             raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request body too large")
-        raw = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def _parse_body(self, raw: bytes) -> Any:
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "POST requests must send a JSON body (Content-Type: application/json)")
         try:
@@ -186,7 +196,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         raise HttpError(HTTPStatus.NOT_FOUND, f"Nothing at {path}")
 
     def _handle(self, method: str, head: bool = False) -> None:
+        raw = None
         try:
+            if method == "POST":
+                raw = self._read_raw_body()  # always consumed, so the connection stays usable
             self._check_host()
             split = urllib.parse.urlsplit(self.path)
             # Decoded once: "%2e%2e" becomes "..", which the root checks refuse;
@@ -198,7 +211,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             body = None
             if method == "POST":
                 self._check_origin()
-                body = self._read_body()
+                body = self._parse_body(raw)
             route = self._route(method, path)
             response = route(Request(method, path, query, body, self.headers))
         except Exception as error:  # every failure becomes a JSON error for the browser
@@ -207,6 +220,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 traceback.print_exc()
             message = str(error) if not isinstance(error, KeyError) else str(error.args[0] if error.args else error)
             response = json_response({"error": message, "type": type(error).__name__}, status)
+            if method == "POST" and raw is None:
+                self.close_connection = True  # the body was not read
         self._send(response, head)
 
     def _send(self, response: Response, head: bool) -> None:

@@ -241,31 +241,40 @@ def copy_settings(prompt: str, settings: dict[str, Any], shot: ShotInfo | None, 
     """The bench's settings as ``autoseg run`` arguments and Gaffer plug values."""
     phrases = parse_text_prompt(prompt)
     text = ", ".join(phrases)
-    plate = shot.pattern.replace("%0", "%0") if shot else "PLATE.####.exr"
+    defaults = stage2.Stage2Params()
     if shot is not None:
-        plate = str(shot.folder / f"{shot.prefix}{'#' * shot.padding if shot.padding else '#'}{shot.suffix}")
-    models = [str(p) for p in (app.backends.gdino_dir, app.backends.sam2_dir) if p] or ["MODELS"]
-    output = str(app.output.real / (output_folder_name(shot) if shot else "SHOT"))
+        plate = str(shot.folder / f"{shot.prefix}{'#' * (shot.padding or 1)}{shot.suffix}")
+        output = app.output.real / output_folder_name(shot)
+    else:
+        plate, output = "PLATE.####.exr", pathlib.Path("OUTPUT")
     arguments = ["autoseg", "run", plate, "--prompt", text]
-    for model in models:
-        arguments += ["--models", model]
+    if app.backends.gdino_dir:
+        arguments += ["--detector", str(app.backends.gdino_dir)]
+    if app.backends.sam2_dir:
+        arguments += ["--sam2", str(app.backends.sam2_dir)]
+    if not (app.backends.gdino_dir and app.backends.sam2_dir):
+        arguments += ["--models", "MODELS"]
     arguments += [
         "--box-threshold", f"{settings['box_threshold']:g}",
         "--text-threshold", f"{settings['text_threshold']:g}",
-        "--discard-sim", f"{settings['discard_sim']:g}",
-        "--discard-min-others", str(settings["discard_min_others"]),
-        "--merge-sim", f"{settings['merge_sim']:g}",
     ]
-    if not settings["per_class"]:
-        arguments.append("--no-per-class")
-    arguments += ["--output", output]
+    if settings["discard_sim"] != defaults.discard_sim:
+        arguments += ["--discard-sim", f"{settings['discard_sim']:g}"]
+    if settings["discard_min_others"] != defaults.discard_min_others:
+        arguments += ["--discard-min-others", str(settings["discard_min_others"])]
+    if settings["merge_sim"] != defaults.merge_sim:
+        arguments += ["--merge-sim", f"{settings['merge_sim']:g}"]
+    if app.library.max_size != 1024:
+        arguments += ["--max-size", str(app.library.max_size)]
+    if (output / PROMPT_FILE).is_file():
+        arguments += ["--prompts", str(output / PROMPT_FILE)]
+    arguments += ["--output", str(output)]
     gaffer = {
         "Detect": {"prompt": text, "boxThreshold": settings["box_threshold"], "textThreshold": settings["text_threshold"]},
         "Segment": {
             "discardSimilarity": settings["discard_sim"],
             "discardMinOthers": settings["discard_min_others"],
             "mergeSimilarity": settings["merge_sim"],
-            "perClass": settings["per_class"],
         },
     }
     return {"autoseg": " ".join(shlex.quote(a) for a in arguments), "arguments": arguments, "gaffer": gaffer}
@@ -546,7 +555,7 @@ def plate_size(context: ShotContext) -> tuple[int, int]:
 
 
 def check_outputs_request(context: ShotContext, session: ShotSession, formats: Sequence[str], overwrite: bool) -> None:
-    unknown = [f for f in formats if f not in ("objectid", "cryptomatte")]
+    unknown = [f for f in formats if f not in OUTPUT_KINDS]
     if unknown or not formats:
         raise PromptError(f"Unknown output format(s) {unknown or formats}: choose objectid and/or cryptomatte")
     with session.lock:
@@ -558,22 +567,28 @@ def check_outputs_request(context: ShotContext, session: ShotSession, formats: S
             )
 
 
-OUTPUT_FOLDERS = {"objectid": "objectid", "cryptomatte": "cryptomatte"}
+# API format name -> the file kind ``autoseg run`` uses in its file names.
+OUTPUT_KINDS = {"objectid": "objectid", "cryptomatte": "crypto", "crypto": "crypto"}
 
 
 def output_paths(context: ShotContext, kind: str) -> dict[int, pathlib.Path]:
-    """``{frame: path}`` of one output kind: ``<shot>/<kind>/<stem>.<kind>.####.exr``."""
+    """``{frame: path}`` named as ``autoseg run --output <shot folder>`` names
+    them: ``<shot folder>/<stem>.objectid.1001.exr`` / ``<stem>.crypto.1001.exr``."""
+    from ..pipeline import output_path
+
     stem = output_folder_name(context.shot).rsplit("/", 1)[-1]
-    folder = output_dir(context, OUTPUT_FOLDERS[kind])
+    folder = output_dir(context)
     padding = max(context.shot.padding, 4)
-    return {frame: folder / f"{stem}.{kind}.{frame:0{padding}d}.exr" for frame in context.shot.frame_numbers}
+    return {frame: output_path(folder, stem, OUTPUT_KINDS[kind], frame, padding) for frame in context.shot.frame_numbers}
 
 
 def write_outputs(context: ShotContext, session: ShotSession, formats: Sequence[str], overwrite: bool, job: "JobContext") -> dict[str, Any]:
     """Write the tracked layers of every frame at plate resolution as
-    ObjectId and/or Cryptomatte EXRs (each file atomic; existing files are
-    refused unless ``overwrite``; all are checked before the first write)."""
+    ObjectId and/or Cryptomatte EXRs, named and laid out as ``autoseg run``
+    does (each file atomic; existing files are refused, before anything is
+    written, unless ``overwrite``)."""
     from .. import cryptomatte, objectid
+    from ..maskops import dilate
     from ..plates import upsample_masks
 
     check_outputs_request(context, session, formats, overwrite)
@@ -581,9 +596,11 @@ def write_outputs(context: ShotContext, session: ShotSession, formats: Sequence[
         cache = session.tracked
         layers = dict(session.tracked_layers)
     names = cache.names()
-    wanted = set(layers.values())
+    wanted = sorted(set(layers.values()))
+    order = [names[i] for i in wanted if i in names]
     plate = plate_size(context)
-    paths = {kind: output_paths(context, kind) for kind in formats}
+    kinds = sorted({OUTPUT_KINDS[f] for f in formats}, key=["objectid", "crypto"].index)
+    paths = {kind: output_paths(context, kind) for kind in kinds}
     if not overwrite:
         for kind, by_frame in paths.items():
             existing = [p for p in by_frame.values() if p.exists()]
@@ -591,36 +608,41 @@ def write_outputs(context: ShotContext, session: ShotSession, formats: Sequence[
                 raise OutputError(
                     f"{len(existing)} {kind} file(s) exist already, e.g. {existing[0]}; tick 'overwrite' to replace them"
                 )
-    for by_frame in paths.values():
-        next(iter(by_frame.values())).parent.mkdir(parents=True, exist_ok=True)
+    output_dir(context).mkdir(parents=True, exist_ok=True)
     frames = list(context.shot.frame_numbers)
-    rank_sets = cryptomatte.MIN_RANK_SETS
-    if "cryptomatte" in formats:
-        # One rank count for the whole sequence (the densest frame decides).
-        for number, frame in enumerate(frames):
-            with session.lock:
-                masks = {names[i]: m for i, m in cache.layer_masks(frame).items() if i in wanted}
-            rank_sets = max(rank_sets, cryptomatte.required_rank_sets(upsample_masks(masks, plate)))
-            job.progress(number, len(frames) * (1 + len(formats)), f"counting Cryptomatte ranks: frame {frame}")
-    total = len(frames) * (len(formats) + (1 if "cryptomatte" in formats else 0))
-    done = len(frames) if "cryptomatte" in formats else 0
-    for frame in frames:
+
+    def layer_masks(frame: int) -> dict[str, np.ndarray]:
         with session.lock:
-            masks = {names[i]: m for i, m in cache.layer_masks(frame).items() if i in wanted}
-        full = upsample_masks(masks, plate)
-        for kind in formats:
+            return {names[i]: m for i, m in cache.layer_masks(frame, wanted).items() if i in names}
+
+    total = len(frames) * (len(kinds) + (1 if "crypto" in kinds else 0))
+    done = 0
+    rank_sets = cryptomatte.MIN_RANK_SETS
+    if "crypto" in kinds:
+        # One rank-set count for the sequence. As in `autoseg run`: bilinear
+        # upsampling spreads a layer by at most one working pixel, so the
+        # dilated working-resolution layers bound the plate-resolution overlaps.
+        for frame in frames:
+            dilated = {n: dilate(m, 1) for n, m in layer_masks(frame).items()}
+            rank_sets = max(rank_sets, cryptomatte.required_rank_sets(dilated))
+            done += 1
+            job.progress(done, total, f"counting Cryptomatte ranks: frame {frame}")
+    for frame in frames:
+        full = upsample_masks(layer_masks(frame), plate)
+        depth_order = [n for n in order if n in full]
+        for kind in kinds:
             path = paths[kind][frame]
             if kind == "objectid":
-                objectid.write_objectid(path, full, overwrite=overwrite, shape=plate)
+                objectid.write_objectid(path, full, depth_order=depth_order, overwrite=overwrite, shape=plate)
             else:
-                cryptomatte.write_cryptomatte(path, full, rank_sets=rank_sets, overwrite=overwrite, shape=plate)
+                cryptomatte.write_cryptomatte(path, full, rank_sets=rank_sets, depth_order=depth_order, overwrite=overwrite, shape=plate)
             done += 1
             job.progress(done, total, f"writing {kind}: frame {frame}")
     return {
         "frames": len(frames),
-        "layers": sorted(names[i] for i in wanted if i in names),
-        "folders": {kind: context.app.output.relative(next(iter(p.values())).parent) for kind, p in paths.items()},
-        "rank_sets": rank_sets if "cryptomatte" in formats else None,
+        "layers": order,
+        "files": {kind: [context.app.output.relative(p) for p in by_frame.values()] for kind, by_frame in paths.items()},
+        "rank_sets": rank_sets if "crypto" in kinds else None,
     }
 
 

@@ -27,13 +27,11 @@
 	function settings() {
 		const values = {};
 		for (const name of SETTINGS) values[name] = Number($(`#${name}`).value);
-		values.per_class = $("#per_class").checked;
 		return values;
 	}
 
 	function applySettings(values) {
 		for (const name of SETTINGS) if (values[name] !== undefined) $(`#${name}`).value = values[name];
-		if (values.per_class !== undefined) $("#per_class").checked = values.per_class === true || values.per_class === "true";
 		showSettingValues();
 	}
 
@@ -213,7 +211,6 @@
 	for (const name of SETTINGS) {
 		$(`#${name}`).addEventListener("input", () => { showSettingValues(); rerun(); });
 	}
-	$("#per_class").addEventListener("change", rerun);
 	$("#reset").addEventListener("click", () => { if (state.defaults) { applySettings(state.defaults); rerun(); } });
 	for (const id of ["#show-boxes", "#show-kept", "#show-discarded"]) $(id).addEventListener("change", () => viewer.redraw());
 	$("#copy-cli").addEventListener("click", async () => {
@@ -231,7 +228,7 @@
 		if (event.key === "ArrowLeft") { selectFrame(state.index - 1); event.preventDefault(); }
 		if (event.key === "ArrowRight") { selectFrame(state.index + 1); event.preventDefault(); }
 	});
-	window.addEventListener("resize", () => viewer.redraw());
+	window.addEventListener("resize", () => { viewer.fit(); viewer.redraw(); });
 
 	init();
 })();

@@ -125,7 +125,17 @@ const Tools = (() => {
 				this.canvas.width = image.width;
 				this.canvas.height = image.height;
 			}
+			this.fit();
 			this.redraw();
+		}
+		// Scale the canvas (by CSS) to fill its stage, keeping the aspect ratio.
+		fit() {
+			const stage = this.canvas.parentElement;
+			if (!stage || !this.canvas.width) return;
+			const scale = Math.min(stage.clientWidth / this.canvas.width, stage.clientHeight / this.canvas.height);
+			if (!(scale > 0)) return;
+			this.canvas.style.width = `${Math.floor(this.canvas.width * scale)}px`;
+			this.canvas.style.height = `${Math.floor(this.canvas.height * scale)}px`;
 		}
 		redraw() {
 			const context = this.context;

@@ -384,14 +384,29 @@
 		await runJob("/api/outputs/write", { formats, overwrite: $("#overwrite").checked }, "Writing outputs");
 	}
 
+	// Output files, one line per sequence: "plate.objectid.####.exr  12 frames 1001-1012".
 	async function listFiles() {
 		try {
 			const data = await api(`/api/outputs?${query({ shot: state.shot })}`);
 			const list = $("#files");
 			list.innerHTML = "";
-			const shown = data.files.slice(0, 200);
-			for (const file of shown) list.append(element("li", { text: file }));
-			if (data.files.length > shown.length) list.append(element("li", { text: `… ${data.files.length - shown.length} more` }));
+			const prefix = `${data.folder}/`;
+			const groups = new Map();
+			for (const file of data.files) {
+				const relative = file.startsWith(prefix) ? file.slice(prefix.length) : file;
+				const match = relative.match(/^(.*?)(\d+)(\.[A-Za-z0-9]+)$/);
+				const key = match ? `${match[1]}${"#".repeat(match[2].length)}${match[3]}` : relative;
+				if (!groups.has(key)) groups.set(key, []);
+				groups.get(key).push(match ? Number(match[2]) : null);
+			}
+			for (const [key, frames] of groups) {
+				const numbers = frames.filter((f) => f !== null);
+				const text = numbers.length > 1
+					? `${key}  ${numbers.length} frames ${Math.min(...numbers)}-${Math.max(...numbers)}`
+					: key.replace(/#+/, String(numbers[0] ?? ""));
+				list.append(element("li", { text }));
+			}
+			list.dataset.count = String(data.files.length);
 		} catch (error) {
 			status.error(error);
 		}
@@ -462,7 +477,7 @@
 			if (obj) { state.active = obj.id; renderObjects(); viewer.redraw(); remember(); }
 		}
 	});
-	window.addEventListener("resize", () => viewer.redraw());
+	window.addEventListener("resize", () => { viewer.fit(); viewer.redraw(); });
 
 	init();
 })();
