@@ -3,6 +3,7 @@
     autoseg run PLATE --prompt "person" --models DIR --output OUT [options]
     autoseg demo --output DIR
     autoseg synth --output DIR [--frames N --size WxH --seed S]
+    autoseg serve --plates DIR [--models DIR ...]   (browser tools)
 
 See docs/autoseg.md. Errors a user can cause print one clear line naming
 the file / frame / option at fault and exit with the code of their kind
@@ -182,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", type=_size, default=(512, 288), help="plate size WIDTHxHEIGHT (default 512x288)")
     demo.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto")
 
+    serve = commands.add_parser("serve", help="browser tools: prompt test bench and interactive clicks (localhost)",
+                                description="Serve the prompt test bench and the interactive click tool on localhost.")
+    try:
+        from .server import add_arguments as add_serve_arguments
+    except ImportError:  # pragma: no cover - the server ships with the engine
+        add_serve_arguments = None
+    if add_serve_arguments is not None:
+        add_serve_arguments(serve)
+
     synth = commands.add_parser("synth", help="write a synthetic plate with known answers",
                                 description="Write a generated plate (moving, occluding shapes) and its spec (NAME.shot.json).")
     synth.add_argument("--output", "-o", required=True, help="folder for the frames")
@@ -290,6 +300,12 @@ def command_synth(args, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def command_serve(args, out: TextIO, err: TextIO) -> int:
+    from .server import run_from_arguments
+
+    return run_from_arguments(args)
+
+
 REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
 DEMO_MARKER = ".autoseg-demo"
 DEMO_SEED = 7
@@ -384,7 +400,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    handlers = {"run": command_run, "demo": command_demo, "synth": command_synth}
+    handlers = {"run": command_run, "demo": command_demo, "synth": command_synth, "serve": command_serve}
     try:
         return handlers[args.command](args, out, err)
     except SegmentationError as error:

@@ -360,6 +360,8 @@ class Pipeline:
                 shutil.rmtree(folder)
 
     def run_detect(self) -> dict[str, Any]:
+        if self.interactive_only:
+            return {"skipped": "interactive prompts only"}
         frames = self.stage2_frames()
         folder = self.work / "detect"
         folder.mkdir(parents=True, exist_ok=True)
@@ -387,6 +389,8 @@ class Pipeline:
             raise SegmentationError(f"cannot read {path}: {error}; rerun with --stage detect --force") from error
 
     def run_segment(self) -> dict[str, Any]:
+        if self.interactive_only:
+            return {"skipped": "interactive prompts only"}
         frames = self.stage2_frames()
         folder = self.work / "segment"
         folder.mkdir(parents=True, exist_ok=True)
