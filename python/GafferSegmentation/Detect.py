@@ -1,0 +1,73 @@
+import IECore
+
+import Gaffer
+import GafferImage
+
+from SegmentationCore.prompts import parse_text_prompt
+
+from . import _Algo
+from . import _Models
+
+## Stage 1 : text-prompted boxes on the current frame (GroundingDINO).
+class Detect( Gaffer.ComputeNode ) :
+
+	def __init__( self, name = "Detect" ) :
+
+		Gaffer.ComputeNode.__init__( self, name )
+
+		self["in"] = GafferImage.ImagePlug()
+		self["prompt"] = Gaffer.StringPlug( defaultValue = "person" )
+		self["model"] = Gaffer.StringPlug( defaultValue = "groundingdino_swint" )
+		self["boxThreshold"] = Gaffer.FloatPlug( defaultValue = 0.35, minValue = 0.0, maxValue = 1.0 )
+		self["textThreshold"] = Gaffer.FloatPlug( defaultValue = 0.25, minValue = 0.0, maxValue = 1.0 )
+		self["workingResolution"] = Gaffer.IntPlug( defaultValue = 1024, minValue = 32 )
+		self["colorSpace"] = Gaffer.StringPlug( defaultValue = "linear" )
+		self["providers"] = Gaffer.StringPlug( defaultValue = "auto" )
+
+		self["detections"] = Gaffer.CompoundObjectPlug(
+			direction = Gaffer.Plug.Direction.Out, defaultValue = IECore.CompoundObject()
+		)
+
+	__inputNames = ( "in", "prompt", "model", "boxThreshold", "textThreshold", "workingResolution", "colorSpace", "providers" )
+
+	def affects( self, input ) :
+
+		outputs = Gaffer.ComputeNode.affects( self, input )
+		if _Algo.affectedBy( self, input, self.__inputNames ) :
+			outputs.append( self["detections"] )
+		return outputs
+
+	def hash( self, output, context, h ) :
+
+		if output.isSame( self["detections"] ) :
+			h.append( GafferImage.ImageAlgo.imageHash( self["in"] ) )
+			for name in self.__inputNames[1:] :
+				self[name].hash( h )
+			_Models.modelHash( self["model"].getValue(), h )
+			# Synthetic detectors answer by frame number.
+			h.append( context.getFrame() )
+
+	def compute( self, output, context ) :
+
+		if not output.isSame( self["detections"] ) :
+			return
+
+		phrases = parse_text_prompt( self["prompt"].getValue() )
+		detector = _Models.detector(
+			self["model"].getValue(), self["providers"].getValue(),
+			self["boxThreshold"].getValue(), self["textThreshold"].getValue()
+		)
+
+		frames, imageSize = _Algo.readWorkingFrame(
+			self["in"], self["workingResolution"].getValue(), self["colorSpace"].getValue(), context
+		)
+		detections = detector.detect( frames, frames.frame_numbers[0], phrases )
+		output.setValue( _Algo.detectionsToData( detections, frames.size, imageSize, phrases ) )
+
+	def computeCachePolicy( self, output ) :
+
+		if output.isSame( self["detections"] ) :
+			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
+		return Gaffer.ComputeNode.computeCachePolicy( self, output )
+
+IECore.registerRunTimeTyped( Detect, typeName = "GafferSegmentation::Detect" )

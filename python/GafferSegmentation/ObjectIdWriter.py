@@ -1,0 +1,151 @@
+import os
+
+import IECore
+
+import Gaffer
+import GafferDispatch
+
+from SegmentationCore import cryptomatte, maskops, objectid, plates
+
+from . import _Algo
+
+## Writes the layers of each frame as ID mattes : an ObjectId deep EXR (the
+# OpenEXR "Deep IDs" layout) and/or a Cryptomatte EXR.
+#
+# It requires sequence execution : Cryptomatte files must hold the same
+# number of rank sets on every frame, which is known only once every frame's
+# layers are, and tracking is done for the whole shot anyway.
+class ObjectIdWriter( GafferDispatch.TaskNode ) :
+
+	def __init__( self, name = "ObjectIdWriter" ) :
+
+		GafferDispatch.TaskNode.__init__( self, name )
+
+		self["in"] = Gaffer.CompoundObjectPlug( defaultValue = IECore.CompoundObject() )
+		self["fileName"] = Gaffer.StringPlug()
+		self["cryptomatteFileName"] = Gaffer.StringPlug()
+		self["cryptomatteLayer"] = Gaffer.StringPlug( defaultValue = "CryptoObject" )
+		self["extraAlphaChannels"] = Gaffer.BoolPlug( defaultValue = False )
+		self["rankSets"] = Gaffer.IntPlug( defaultValue = 0, minValue = 0 )
+		self["overwrite"] = Gaffer.BoolPlug( defaultValue = False )
+
+	def hash( self, context ) :
+
+		fileName = self["fileName"].getValue()
+		cryptomatteFileName = self["cryptomatteFileName"].getValue()
+		if not fileName and not cryptomatteFileName :
+			# Nothing to write : an empty hash tells dispatchers to skip us.
+			return IECore.MurmurHash()
+
+		h = GafferDispatch.TaskNode.hash( self, context )
+		h.append( context.getFrame() )
+		h.append( fileName )
+		h.append( cryptomatteFileName )
+		self["in"].hash( h )
+		self["cryptomatteLayer"].hash( h )
+		self["extraAlphaChannels"].hash( h )
+		self["rankSets"].hash( h )
+		self["overwrite"].hash( h )
+		return h
+
+	def requiresSequenceExecution( self ) :
+
+		return True
+
+	def execute( self ) :
+
+		self.executeSequence( [ Gaffer.Context.current().getFrame() ] )
+
+	def executeSequence( self, frames ) :
+
+		context = Gaffer.Context( Gaffer.Context.current() )
+		with context :
+
+			# Check every output before writing anything.
+			outputs = {}
+			for frame in frames :
+				context.setFrame( frame )
+				paths = [ p for p in ( self["fileName"].getValue(), self["cryptomatteFileName"].getValue() ) if p ]
+				if len( set( paths ) ) < len( paths ) :
+					raise ValueError( "fileName and cryptomatteFileName are both \"{}\" ; give them different names".format( paths[0] ) )
+				for path in paths :
+					if path in outputs :
+						raise ValueError(
+							"frames {} and {} would both write \"{}\" ; put #### (the frame number) in the file names".format(
+								outputs[path], int( frame ), path
+							)
+						)
+					outputs[path] = int( frame )
+					if not self["overwrite"].getValue() :
+						_checkNew( path )
+
+			rankSets = self["rankSets"].getValue()
+			if rankSets == 0 and any( self.__cryptomatteFileName( context, f ) for f in frames ) :
+				rankSets = cryptomatte.MIN_RANK_SETS
+				for frame in frames :
+					context.setFrame( frame )
+					names, layers, imageSize = self.__layers()
+					# Bilinear upsampling spreads a layer by at most one working
+					# pixel : the dilated layers bound the overlaps at plate size.
+					dilated = { n : maskops.dilate( m, 1 ) for n, m in layers.items() }
+					rankSets = max( rankSets, cryptomatte.required_rank_sets( dilated ) )
+
+			for frame in frames :
+				IECore.Canceller.check( context.canceller() )
+				context.setFrame( frame )
+				self.__writeFrame( rankSets )
+
+	def __cryptomatteFileName( self, context, frame ) :
+
+		frameContext = Gaffer.Context( context )
+		frameContext.setFrame( frame )
+		with frameContext :
+			return self["cryptomatteFileName"].getValue()
+
+	def __layers( self ) :
+
+		data = self["in"].getValue( _copy = False )
+		names, layers = _Algo.dataToLayers( data )
+		return names, layers, _Algo.dataImageSize( data )
+
+	def __writeFrame( self, rankSets ) :
+
+		names, layers, imageSize = self.__layers()
+		if imageSize is None :
+			raise ValueError( "nothing to write on frame {} : connect Track's layers to `in`".format( int( Gaffer.Context.current().getFrame() ) ) )
+		layers = plates.upsample_masks( layers, imageSize )
+		overwrite = self["overwrite"].getValue()
+
+		fileName = self["fileName"].getValue()
+		if fileName :
+			_makeDirectory( fileName )
+			objectid.write_objectid(
+				fileName, layers, depth_order = names, overwrite = overwrite, shape = imageSize
+			)
+
+		cryptomatteFileName = self["cryptomatteFileName"].getValue()
+		if cryptomatteFileName :
+			_makeDirectory( cryptomatteFileName )
+			cryptomatte.write_cryptomatte(
+				cryptomatteFileName, layers,
+				rank_sets = max( rankSets, cryptomatte.MIN_RANK_SETS ),
+				layer_name = self["cryptomatteLayer"].getValue(),
+				extra_alpha_channels = self["extraAlphaChannels"].getValue(),
+				overwrite = overwrite, depth_order = names, shape = imageSize,
+			)
+
+def _checkNew( path ) :
+
+	from SegmentationCore.errors import OutputError
+	if os.path.lexists( path ) :
+		raise OutputError(
+			"{} already exists ; refusing to overwrite it (turn on `overwrite` to replace it)".format( path )
+		)
+
+def _makeDirectory( path ) :
+
+	directory = os.path.dirname( path )
+	if directory :
+		os.makedirs( directory, exist_ok = True )
+
+IECore.registerRunTimeTyped( ObjectIdWriter, typeName = "GafferSegmentation::ObjectIdWriter" )

@@ -1,0 +1,117 @@
+import IECore
+
+import Gaffer
+import GafferImage
+
+from SegmentationCore import stage2
+
+from . import _Algo
+from . import _Models
+from ._ImageShell import ImageShellNode
+
+## Stage 2 : a SAM2 mask per detected box on the current frame, then the
+# paper's clean-up (discard masks overlapping several others, merge
+# duplicates).
+class Segment( ImageShellNode ) :
+
+	def __init__( self, name = "Segment" ) :
+
+		ImageShellNode.__init__( self, name )
+
+		self["in"] = GafferImage.ImagePlug()
+		self["detections"] = Gaffer.CompoundObjectPlug( defaultValue = IECore.CompoundObject() )
+		self["model"] = Gaffer.StringPlug( defaultValue = "sam2.1_hiera_l" )
+		self["workingResolution"] = Gaffer.IntPlug( defaultValue = 1024, minValue = 32 )
+		self["colorSpace"] = Gaffer.StringPlug( defaultValue = "linear" )
+		self["providers"] = Gaffer.StringPlug( defaultValue = "auto" )
+
+		defaults = stage2.Stage2Params()
+		self["discardSimilarity"] = Gaffer.FloatPlug( defaultValue = defaults.discard_sim, minValue = 0.0, maxValue = 1.0 )
+		self["discardOverlaps"] = Gaffer.IntPlug( defaultValue = defaults.discard_min_others, minValue = 1 )
+		self["mergeSimilarity"] = Gaffer.FloatPlug( defaultValue = defaults.merge_sim, minValue = 0.0, maxValue = 1.0 )
+		self["maskThreshold"] = Gaffer.FloatPlug( defaultValue = defaults.mask_threshold, minValue = 0.0, maxValue = 1.0 )
+		self["perClass"] = Gaffer.BoolPlug( defaultValue = defaults.per_class )
+		self["minArea"] = Gaffer.IntPlug( defaultValue = defaults.min_area, minValue = 0 )
+
+		self._setupImageShell()
+
+		self["masks"] = Gaffer.CompoundObjectPlug(
+			direction = Gaffer.Plug.Direction.Out, defaultValue = IECore.CompoundObject()
+		)
+
+	__inputNames = (
+		"in", "detections", "model", "workingResolution", "colorSpace", "providers",
+		"discardSimilarity", "discardOverlaps", "mergeSimilarity", "maskThreshold", "perClass", "minArea",
+	)
+
+	def affects( self, input ) :
+
+		outputs = ImageShellNode.affects( self, input )
+		if _Algo.affectedBy( self, input, self.__inputNames ) :
+			outputs.append( self["masks"] )
+		return outputs
+
+	def hash( self, output, context, h ) :
+
+		if output.isSame( self["masks"] ) :
+			h.append( GafferImage.ImageAlgo.imageHash( self["in"] ) )
+			for name in self.__inputNames[1:] :
+				self[name].hash( h )
+			_Models.modelHash( self["model"].getValue(), h )
+			h.append( context.getFrame() )
+		else :
+			ImageShellNode.hash( self, output, context, h )
+
+	def compute( self, output, context ) :
+
+		if not output.isSame( self["masks"] ) :
+			ImageShellNode.compute( self, output, context )
+			return
+
+		segmenter, tracker = _Models.sam2( self["model"].getValue(), self["providers"].getValue() )
+		frames, imageSize = _Algo.readWorkingFrame(
+			self["in"], self["workingResolution"].getValue(), self["colorSpace"].getValue(), context
+		)
+		detections = _Algo.dataToDetections( self["detections"].getValue(), frames.size )
+		result = stage2.segment_frame(
+			segmenter, frames, frames.frame_numbers[0], detections, self.__params()
+		)
+		output.setValue( _Algo.stage2ToData( result, imageSize ) )
+
+	def computeCachePolicy( self, output ) :
+
+		if output.isSame( self["masks"] ) :
+			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
+		return ImageShellNode.computeCachePolicy( self, output )
+
+	def __params( self ) :
+
+		return stage2.Stage2Params(
+			discard_sim = self["discardSimilarity"].getValue(),
+			discard_min_others = self["discardOverlaps"].getValue(),
+			merge_sim = self["mergeSimilarity"].getValue(),
+			mask_threshold = self["maskThreshold"].getValue(),
+			per_class = self["perClass"].getValue(),
+			min_area = self["minArea"].getValue(),
+		)
+
+	# Preview
+	# =======
+
+	def _previewAffected( self, input ) :
+
+		return _Algo.affectedBy( self, input, ( "masks", ) )
+
+	def _previewHash( self, context, h ) :
+
+		self["masks"].hash( h )
+
+	def _preview( self, context ) :
+
+		data = self["masks"].getValue()
+		names, layers = _Algo.dataToLayers( data )
+		if "size" not in data :
+			raise RuntimeError( "no masks to show : connect an image and detections" )
+		return self._previewChannelNames(), _Algo.layersPreview( names, layers, _Algo.dataToSize( data["size"] ) )
+
+IECore.registerRunTimeTyped( Segment, typeName = "GafferSegmentation::Segment" )

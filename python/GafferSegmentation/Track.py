@@ -1,0 +1,145 @@
+import tempfile
+
+import IECore
+
+import Gaffer
+import GafferImage
+
+from SegmentationCore import tracking
+
+from . import _Algo
+from ._ImageShell import ImageShellNode
+from .TrackPass import TrackPass
+
+## Stage 3 : temporally consistent layers for a whole shot, from the
+# stage-2 masks of Segment (and/or interactive prompts), with the paper's
+# mask-cache tracking loop.
+#
+# Internal network :
+#
+# ```
+# in, masks ──> __forward (TrackPass, forward) ──> __backward (TrackPass, backward)
+#                                                     │
+#                       __tracked <───────────────────┘
+#                           │
+#                           └──> __shot (layers compacted) ──> layers (current frame) ──> out (preview)
+# ```
+#
+# The tracking parameters are plugs of `__forward`, promoted to this node
+# and shared with `__backward`. `__forward.out`, `__backward.out` and `__shot`
+# do not depend on the current frame, so the shot is tracked once and every
+# frame's `layers` is read from Gaffer's cache.
+class Track( ImageShellNode ) :
+
+	def __init__( self, name = "Track" ) :
+
+		ImageShellNode.__init__( self, name )
+
+		self["in"] = GafferImage.ImagePlug()
+		self["masks"] = Gaffer.CompoundObjectPlug( defaultValue = IECore.CompoundObject() )
+
+		self._setupImageShell()
+
+		self["layers"] = Gaffer.CompoundObjectPlug(
+			direction = Gaffer.Plug.Direction.Out, defaultValue = IECore.CompoundObject()
+		)
+		self["__shot"] = Gaffer.CompoundObjectPlug(
+			direction = Gaffer.Plug.Direction.Out, defaultValue = IECore.CompoundObject(),
+			flags = Gaffer.Plug.Flags.Default & ~Gaffer.Plug.Flags.Serialisable,
+		)
+
+		self["__forward"] = TrackPass()
+		self["__forward"]["direction"].setValue( tracking.FORWARD )
+		self["__backward"] = TrackPass()
+		self["__backward"]["direction"].setValue( tracking.BACKWARD )
+
+		for passNode in ( self["__forward"], self["__backward"] ) :
+			passNode["in"].setInput( self["in"] )
+			passNode["masks"].setInput( self["masks"] )
+
+		for name in TrackPass.parameterNames :
+			# Descriptions and presets are registered for Track itself (TrackUI),
+			# so no metadata is promoted.
+			Gaffer.PlugAlgo.promote( self["__forward"][name], excludeMetadata = "*" )
+			self["__backward"][name].setInput( self[name] )
+
+		self["backward"] = Gaffer.BoolPlug( defaultValue = True )
+		self["__backward"]["enabled"].setInput( self["backward"] )
+		self["__backward"]["cache"].setInput( self["__forward"]["out"] )
+
+		# Brings the result of the internal network back to this node, so
+		# that its dirtiness reaches `__shot` (Gaffer only asks a node's
+		# `affects()` about that node's own plugs).
+		self["__tracked"] = Gaffer.CompoundObjectPlug(
+			defaultValue = IECore.CompoundObject(),
+			flags = Gaffer.Plug.Flags.Default & ~Gaffer.Plug.Flags.Serialisable,
+		)
+		self["__tracked"].setInput( self["__backward"]["out"] )
+
+	def affects( self, input ) :
+
+		outputs = ImageShellNode.affects( self, input )
+		if _Algo.affectedBy( self, input, ( "__tracked", "minLayerArea" ) ) :
+			outputs.append( self["__shot"] )
+		elif _Algo.affectedBy( self, input, ( "__shot", ) ) :
+			outputs.append( self["layers"] )
+		return outputs
+
+	def hash( self, output, context, h ) :
+
+		if output.isSame( self["__shot"] ) :
+			self["__tracked"].hash( h )
+			self["minLayerArea"].hash( h )
+		elif output.isSame( self["layers"] ) :
+			self["__shot"].hash( h )
+			h.append( int( round( context.getFrame() ) ) )
+		else :
+			ImageShellNode.hash( self, output, context, h )
+
+	def compute( self, output, context ) :
+
+		if output.isSame( self["__shot"] ) :
+			tracked = self["__tracked"].getValue( _copy = False )
+			if _Algo.isEmpty( tracked ) :
+				output.setValue( tracked )
+				return
+			with tempfile.TemporaryDirectory( prefix = "GafferSegmentationTrack" ) as directory :
+				cache = _Algo.dataToCache( tracked, directory )
+				cache.compact( min_area = self["minLayerArea"].getValue() )
+				output.setValue( _Algo.cacheToData( cache, _Algo.dataImageSize( tracked ) ) )
+		elif output.isSame( self["layers"] ) :
+			shot = self["__shot"].getValue( _copy = False )
+			if _Algo.isEmpty( shot ) :
+				output.setValue( IECore.CompoundObject() )
+				return
+			output.setValue( _Algo.frameLayersToData( shot, int( round( context.getFrame() ) ) ) )
+		else :
+			ImageShellNode.compute( self, output, context )
+
+	def computeCachePolicy( self, output ) :
+
+		if output.isSame( self["__shot"] ) :
+			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
+		return ImageShellNode.computeCachePolicy( self, output )
+
+	# Preview
+	# =======
+
+	def _previewAffected( self, input ) :
+
+		return _Algo.affectedBy( self, input, ( "layers", ) )
+
+	def _previewHash( self, context, h ) :
+
+		self["layers"].hash( h )
+
+	def _preview( self, context ) :
+
+		data = self["layers"].getValue( _copy = False )
+		if "ids" not in data :
+			raise RuntimeError( "nothing tracked : connect a plate to `in` and Segment's masks to `masks`" )
+		names, layers = _Algo.dataToLayers( data )
+		size = _Algo.unpackArray( data["ids"] ).shape
+		return self._previewChannelNames(), _Algo.layersPreview( names, layers, size )
+
+IECore.registerRunTimeTyped( Track, typeName = "GafferSegmentation::Track" )

@@ -1,0 +1,212 @@
+import tempfile
+
+import IECore
+
+import Gaffer
+import GafferImage
+
+from SegmentationCore import interactive, tracking
+from SegmentationCore.mask_cache import MaskCache
+
+from . import _Algo
+from . import _Models
+from . import PromptAlgo
+
+## One pass of the mask-cache tracking loop over a shot, forward or
+# backward, starting from the mask cache of a previous pass (`cache`).
+#
+# The pass runs the engine's steps window after window
+# (`tracking.run_pass()` : match the stage-2 masks of the re-prompt frame
+# against the cache, build the prompts, track a window, merge it into the
+# cache). It is used inside Track, which chains a forward and a backward
+# pass ; the windows are not separate nodes because every window would then
+# copy the whole shot's cache through a plug.
+#
+# The output does not depend on the current frame : it is hashed and
+# computed in a context whose frame is the first frame of `frameRange`, so
+# it is computed once per shot and found in Gaffer's cache for every frame.
+class TrackPass( Gaffer.ComputeNode ) :
+
+	def __init__( self, name = "TrackPass" ) :
+
+		Gaffer.ComputeNode.__init__( self, name )
+
+		self["in"] = GafferImage.ImagePlug()
+		self["masks"] = Gaffer.CompoundObjectPlug( defaultValue = IECore.CompoundObject() )
+		self["cache"] = Gaffer.CompoundObjectPlug( defaultValue = IECore.CompoundObject() )
+		self["enabled"] = Gaffer.BoolPlug( defaultValue = True )
+		self["direction"] = Gaffer.StringPlug( defaultValue = tracking.FORWARD )
+		self["frameRange"] = Gaffer.StringPlug( defaultValue = "${frameRange:start}-${frameRange:end}" )
+		self["model"] = Gaffer.StringPlug( defaultValue = "sam2.1_hiera_l" )
+		self["workingResolution"] = Gaffer.IntPlug( defaultValue = 1024, minValue = 32 )
+		self["colorSpace"] = Gaffer.StringPlug( defaultValue = "linear" )
+		self["providers"] = Gaffer.StringPlug( defaultValue = "auto" )
+
+		defaults = tracking.TrackingParams()
+		self["window"] = Gaffer.IntPlug( defaultValue = defaults.window, minValue = 1 )
+		self["repromptEvery"] = Gaffer.IntPlug( defaultValue = defaults.reprompt_every, minValue = 1 )
+		self["epsilon"] = Gaffer.FloatPlug( defaultValue = defaults.epsilon, minValue = 0.0, maxValue = 1.0 )
+		self["directMatchIoU"] = Gaffer.FloatPlug( defaultValue = defaults.direct_match_iou, minValue = 0.0, maxValue = 1.0 )
+		self["partialMatchSimilarity"] = Gaffer.FloatPlug( defaultValue = defaults.partial_match_sim, minValue = 0.0, maxValue = 1.0 )
+		self["overlapSimilarity"] = Gaffer.FloatPlug( defaultValue = defaults.overlap_sim, minValue = 0.0, maxValue = 1.0 )
+		self["maskThreshold"] = Gaffer.FloatPlug( defaultValue = defaults.mask_threshold, minValue = 0.0, maxValue = 1.0 )
+		self["minLayerArea"] = Gaffer.IntPlug( defaultValue = defaults.min_layer_area, minValue = 0 )
+		self["perClass"] = Gaffer.BoolPlug( defaultValue = defaults.per_class )
+
+		self["promptFile"] = Gaffer.StringPlug()
+		self["prompts"] = Gaffer.CompoundObjectPlug( defaultValue = IECore.CompoundObject() )
+
+		self["out"] = Gaffer.CompoundObjectPlug(
+			direction = Gaffer.Plug.Direction.Out, defaultValue = IECore.CompoundObject()
+		)
+
+	parameterNames = (
+		"frameRange", "model", "workingResolution", "colorSpace", "providers",
+		"window", "repromptEvery", "epsilon", "directMatchIoU", "partialMatchSimilarity",
+		"overlapSimilarity", "maskThreshold", "minLayerArea", "perClass",
+		"promptFile", "prompts",
+	)
+
+	__inputNames = ( "in", "masks", "cache", "enabled", "direction" ) + parameterNames
+
+	def affects( self, input ) :
+
+		outputs = Gaffer.ComputeNode.affects( self, input )
+		if _Algo.affectedBy( self, input, self.__inputNames ) :
+			outputs.append( self["out"] )
+		return outputs
+
+	def hash( self, output, context, h ) :
+
+		if not output.isSame( self["out"] ) :
+			return
+
+		if not self["enabled"].getValue() :
+			h.append( "passThrough" )
+			self["cache"].hash( h )
+			return
+
+		frames = self.__frames()
+		with self.__shotContext( context, frames ) as shotContext :
+			h.append( self["direction"].getValue() )
+			h.append( frames )
+			for name in self.parameterNames :
+				self[name].hash( h )
+			_Models.modelHash( self["model"].getValue(), h )
+			PromptAlgo.fileHash( self["promptFile"].getValue(), h )
+			self["cache"].hash( h )
+			for frame in frames :
+				shotContext.setFrame( frame )
+				h.append( GafferImage.ImageAlgo.imageHash( self["in"] ) )
+				self["masks"].hash( h )
+
+	def compute( self, output, context ) :
+
+		if not output.isSame( self["out"] ) :
+			return
+
+		if not self["enabled"].getValue() :
+			output.setValue( self["cache"].getValue( _copy = False ) )
+			return
+
+		frames = self.__frames()
+		with self.__shotContext( context, frames ) as shotContext :
+
+			direction = self["direction"].getValue()
+			if direction not in ( tracking.FORWARD, tracking.BACKWARD ) :
+				raise ValueError( "direction must be \"forward\" or \"backward\", not \"{}\"".format( direction ) )
+			params = self.__params()
+			params.validate()
+
+			segmenter, tracker = _Models.sam2( self["model"].getValue(), self["providers"].getValue() )
+			source = _Algo.ImagePlugFrameSource(
+				self["in"], frames, self["workingResolution"].getValue(), self["colorSpace"].getValue(), shotContext
+			)
+			promptSet = self.__promptSet()
+			# In "only" mode the interactive prompts are the only layers.
+			useStage2 = not ( promptSet is not None and promptSet.mode == "only" )
+
+			def stage2At( frame ) :
+				frameContext = Gaffer.Context( shotContext )
+				frameContext.setFrame( frame )
+				with frameContext :
+					data = self["masks"].getValue( _copy = False )
+				return _Algo.dataToStage2( data, frame, source.size )
+
+			def onWindow( index, count, matches, window ) :
+				IECore.Canceller.check( context.canceller() )
+				IECore.msg(
+					IECore.Msg.Level.Info, self.relativeName( self.scriptNode() ) if self.scriptNode() else self.getName(),
+					"{} window {}/{} at frame {} : {} layers".format( direction, index + 1, count, window.start_frame, len( window.objects ) )
+				)
+
+			with tempfile.TemporaryDirectory( prefix = "GafferSegmentationTrack" ) as directory :
+
+				previous = self["cache"].getValue( _copy = False )
+				if _Algo.isEmpty( previous ) :
+					cache = MaskCache( source.size, directory )
+				else :
+					cache = _Algo.dataToCache( previous, directory )
+					if cache.size != source.size :
+						raise ValueError(
+							"the previous pass tracked at {}x{} but this one works at {}x{} ; give both passes one working resolution".format(
+								cache.size[1], cache.size[0], source.size[1], source.size[0]
+							)
+						)
+
+				keyframes = {}
+				if promptSet is not None :
+					layerIds = interactive.register_layers( cache, promptSet )
+					needsSegmenter = any( k.needs_segmenter for o in promptSet.objects for k in o.keyframes.values() )
+					keyframes = interactive.keyframe_prompts(
+						promptSet, layerIds, source, segmenter if needsSegmenter else None
+					)
+
+				tracking.run_pass(
+					tracker, source, cache, stage2At if useStage2 else None, params, direction,
+					keyframes = keyframes, on_window = onWindow,
+				)
+
+				output.setValue( _Algo.cacheToData( cache, source.plateSize ) )
+
+	def computeCachePolicy( self, output ) :
+
+		if output.isSame( self["out"] ) :
+			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
+		return Gaffer.ComputeNode.computeCachePolicy( self, output )
+
+	def __frames( self ) :
+
+		return _Algo.parseFrameRange( self["frameRange"].getValue(), "frameRange" )
+
+	def __shotContext( self, context, frames ) :
+
+		result = Gaffer.Context( context )
+		result.setFrame( frames[0] )
+		return result
+
+	def __params( self ) :
+
+		return tracking.TrackingParams(
+			window = self["window"].getValue(),
+			reprompt_every = self["repromptEvery"].getValue(),
+			epsilon = self["epsilon"].getValue(),
+			direct_match_iou = self["directMatchIoU"].getValue(),
+			partial_match_sim = self["partialMatchSimilarity"].getValue(),
+			overlap_sim = self["overlapSimilarity"].getValue(),
+			mask_threshold = self["maskThreshold"].getValue(),
+			min_layer_area = self["minLayerArea"].getValue(),
+			per_class = self["perClass"].getValue(),
+		)
+
+	def __promptSet( self ) :
+
+		fileName = self["promptFile"].getValue()
+		data = self["prompts"].getValue( _copy = False )
+		if fileName and len( data.keys() ) :
+			raise ValueError( "set either promptFile or prompts, not both" )
+		if fileName :
+			return interactive.load_prompts( fileName )
+		return PromptAlgo.fromData( data, where = "prompts" )
+
+IECore.registerRunTimeTyped( TrackPass, typeName = "GafferSegmentation::TrackPass" )
