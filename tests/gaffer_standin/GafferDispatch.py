@@ -212,6 +212,14 @@ class Dispatcher(TaskNode):
                 context.setFrame(frame)
                 walk(plug, context)
 
+        with self._jobMessageHandler():
+            self.__executeBatches(order, batches, baseContext, script)
+
+    def _jobMessageHandler(self):
+        """Where execution messages go ; LocalDispatcher gives each job its own."""
+        return IECore.MessageHandler.currentHandler()
+
+    def __executeBatches(self, order, batches, baseContext, script):
         for node in order:
             nodeFrames = batches[id(node)]
             with baseContext:
@@ -242,6 +250,9 @@ class LocalDispatcher(Dispatcher):
         def jobs(self):
             return list(self.__jobs)
 
+        def _LocalDispatcher__addJob(self, job):
+            self.__jobs.append(job)
+
         def waitForAll(self):
             pass
 
@@ -262,6 +273,22 @@ class LocalDispatcher(Dispatcher):
 
     def jobPool(self):
         return self.__jobPool
+
+    class Job:
+        """Holds a dispatch's messages, as LocalDispatcher.Job does (they do not
+        reach the default message handler)."""
+
+        def __init__(self):
+            self.messageHandler = IECore.CapturingMessageHandler()
+            self.status = "running"
+
+        def messages(self):
+            return list(self.messageHandler.messages)
+
+    def _jobMessageHandler(self):
+        job = LocalDispatcher.Job()
+        self.__jobPool._LocalDispatcher__addJob(job)
+        return job.messageHandler
 
     def execute(self):
         if self["executeInBackground"].getValue():

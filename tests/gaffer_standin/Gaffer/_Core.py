@@ -769,7 +769,8 @@ class _LeafValuePlug(ValuePlug):
             self.setValue(self._fromStorage(self._defaultValue))
 
     def resetDefault(self):
-        self._defaultValue = self._toStorage(self.getValue())
+        # The stored value, before any substitutions (ValuePlug::resetDefault).
+        self._defaultValue = self._toStorage(self._rawValue())
 
     def setFrom(self, other):
         self.setValue(other.getValue())
@@ -918,12 +919,15 @@ class _CompoundNumericPlug(ValuePlug):
                  maxValue=None, flags=Plug.Flags.Default):
         ValuePlug.__init__(self, name, direction, flags)
         defaultValue = self._valueType(defaultValue if defaultValue is not None else 0)
+        # Children made by the constructor are never Dynamic : the plug's
+        # constructor recreates them.
+        childFlags = int(flags) & ~int(Plug.Flags.Dynamic)
         for i, childName in enumerate(self._childNames):
             self.addChild(self._childType(
                 childName, direction, defaultValue[i],
                 None if minValue is None else self._valueType(minValue)[i],
                 None if maxValue is None else self._valueType(maxValue)[i],
-                flags
+                childFlags
             ))
 
     def getValue(self, _precomputedHash=None):
@@ -1053,8 +1057,12 @@ class ArrayPlug(Plug):
         self.__maxSize = maxSize
         self.__resize = resizeWhenInputsChange
         if element is not None:
+            # Elements made by the constructor are not Dynamic ; elements
+            # added later are (and so are serialised).
             for i in range(minSize):
-                self.addChild(self.__newElement())
+                child = self.__newElement()
+                child.setFlags(Plug.Flags.Dynamic, False)
+                self.addChild(child)
 
     def elementPrototype(self):
         return self.__element

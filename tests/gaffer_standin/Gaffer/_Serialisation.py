@@ -23,7 +23,8 @@ from ._Core import (
 )
 from ._Metadata import Metadata
 
-VERSION = (1, 6, 0, 0)
+# Serialised as by Gaffer 1.5 (the first release with GafferML).
+VERSION = (1, 5, 0, 0)
 
 # ---------------------------------------------------------------------------
 # Serialisers
@@ -458,6 +459,17 @@ class ScriptNode(Node):
         self.__context["project:rootDirectory"] = os.path.join(
             os.path.expanduser("~"), "gaffer", "projects", "default"
         )
+        # As ScriptNode.cpp : the frame range plugs drive these variables.
+        self.__context["frameRange:start"] = 1
+        self.__context["frameRange:end"] = 100
+        self.plugSetSignal().connect(self.__plugSet)
+
+    def __plugSet(self, plug):
+        if plug.parent() is self["frameRange"]:
+            self.__context["frameRange:start"] = self["frameRange"]["start"].getValue()
+            self.__context["frameRange:end"] = self["frameRange"]["end"].getValue()
+        elif plug is self["framesPerSecond"]:
+            self.__context.setFramesPerSecond(plug.getValue())
 
     def context(self):
         return self.__context

@@ -1,0 +1,110 @@
+import unittest
+
+import numpy
+
+import IECore
+import imath
+
+import Gaffer
+import GafferTest
+import GafferImage
+import GafferSegmentation
+import GafferSegmentationTest
+
+from SegmentationCore import maskops
+
+class DetectTest( GafferSegmentationTest.SegmentationTestCase ) :
+
+	def testConstruct( self ) :
+
+		node = GafferSegmentation.Detect()
+		self.assertEqual( node.getName(), "Detect" )
+		self.assertEqual( node["prompt"].getValue(), "person" )
+		self.assertEqual( node["boxThreshold"].getValue(), 0.35 )
+		self.assertEqual( node["textThreshold"].getValue(), 0.25 )
+		self.assertEqual( node["workingResolution"].getValue(), 1024 )
+		self.assertEqual( node["detections"].direction(), Gaffer.Plug.Direction.Out )
+
+	def testBoxesAreInImagePixels( self ) :
+
+		pattern, shotFile, shot = self.writeShot( numFrames = 3 )
+		script = Gaffer.ScriptNode()
+		self.buildNetwork( script, pattern, shotFile, track = False )
+		# Work at a lower resolution than the plate : boxes still come out
+		# in plate pixels.
+		script["detect"]["workingResolution"].setValue( 160 )
+
+		for frame in self.frames( shot ) :
+			with self.frameContext( script, frame ) :
+				detections = script["detect"]["detections"].getValue()
+			self.assertEqual( detections["imageSize"].value, imath.V2i( 320, 180 ) )
+			boxes = numpy.array( list( detections["boxes"] ) ).reshape( -1, 4 )
+			truth = shot.gt_masks( frame, ( 180, 320 ) )
+			self.assertEqual( len( boxes ), len( truth ) )
+			self.assertEqual( list( detections["labels"] ), [ "person" ] * len( truth ) )
+			for mask in truth.values() :
+				expected = maskops.bounding_box( mask )
+				best = min( numpy.abs( boxes - expected ).max( axis = 1 ) )
+				# Within two plate pixels per working pixel.
+				self.assertLess( best, 5.0 )
+
+	def testHash( self ) :
+
+		pattern, shotFile, shot = self.writeShot( numFrames = 3 )
+		script = Gaffer.ScriptNode()
+		self.buildNetwork( script, pattern, shotFile, track = False )
+		detect = script["detect"]
+		context = self.frameContext( script, self.firstFrame )
+
+		for name, value in [
+			( "prompt", "person, car" ),
+			( "boxThreshold", 0.5 ),
+			( "textThreshold", 0.5 ),
+			( "workingResolution", 256 ),
+			( "colorSpace", "sRGB" ),
+			( "providers", "cpu" ),
+			( "model", shotFile + ".other.shot.json" ),
+		] :
+			self.assertHashChanges( detect["detections"], detect[name], value, context )
+
+		self.assertHashChanges( detect["detections"], script["reader"]["fileName"], pattern.replace( "plate.", "other." ), context )
+
+		with context :
+			h1 = detect["detections"].hash()
+		with self.frameContext( script, self.firstFrame + 1 ) :
+			h2 = detect["detections"].hash()
+		self.assertNotEqual( h1, h2 )
+
+	def testAffects( self ) :
+
+		node = GafferSegmentation.Detect()
+		for name in ( "in", "prompt", "model", "boxThreshold", "textThreshold", "workingResolution", "colorSpace", "providers" ) :
+			self.assertIn( node["detections"], node.affects( node[name] ) )
+		self.assertEqual( node.affects( node["user"] ), [] )
+
+		dirtied = GafferTest.CapturingSlot( node.plugDirtiedSignal() )
+		node["prompt"].setValue( "car" )
+		self.assertIn( node["detections"], { x[0] for x in dirtied } )
+
+	def testEmptyPromptIsAnError( self ) :
+
+		pattern, shotFile, shot = self.writeShot( numFrames = 1 )
+		script = Gaffer.ScriptNode()
+		self.buildNetwork( script, pattern, shotFile, track = False )
+		script["detect"]["prompt"].setValue( " , " )
+		with self.frameContext( script, self.firstFrame ) :
+			with self.assertRaisesRegex( Gaffer.ProcessException, "names nothing to find" ) :
+				script["detect"]["detections"].getValue()
+
+	def testMissingModelIsAnError( self ) :
+
+		pattern, shotFile, shot = self.writeShot( numFrames = 1 )
+		script = Gaffer.ScriptNode()
+		self.buildNetwork( script, pattern, shotFile, track = False )
+		script["detect"]["model"].setValue( str( self.temporaryDirectory() / "noSuchModel" ) )
+		with self.frameContext( script, self.firstFrame ) :
+			with self.assertRaisesRegex( Gaffer.ProcessException, "No model folder" ) :
+				script["detect"]["detections"].getValue()
+
+if __name__ == "__main__" :
+	unittest.main()

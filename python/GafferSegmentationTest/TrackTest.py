@@ -1,0 +1,282 @@
+import json
+import unittest
+
+import numpy
+
+import IECore
+
+import Gaffer
+import GafferTest
+import GafferImage
+import GafferSegmentation
+import GafferSegmentationTest
+
+from SegmentationCore import interactive, metrics, tracking
+
+class TrackTest( GafferSegmentationTest.SegmentationTestCase ) :
+
+	def testConstruct( self ) :
+
+		node = GafferSegmentation.Track()
+		self.assertEqual( node.getName(), "Track" )
+		# The paper's parameters, promoted from the internal passes.
+		self.assertEqual( node["window"].getValue(), 20 )
+		self.assertEqual( node["repromptEvery"].getValue(), 5 )
+		self.assertAlmostEqual( node["epsilon"].getValue(), 0.1, places = 6 )
+		self.assertAlmostEqual( node["directMatchIoU"].getValue(), 0.9, places = 6 )
+		self.assertTrue( node["backward"].getValue() )
+		self.assertEqual( node["frameRange"].defaultValue(), "${frameRange:start}-${frameRange:end}" )
+		for name in GafferSegmentation.TrackPass.parameterNames :
+			self.assertTrue( node["__forward"][name].getInput().isSame( node[name] ) )
+			self.assertTrue( node["__backward"][name].getInput().isSame( node[name] ) )
+		self.assertEqual( node["__forward"]["direction"].getValue(), "forward" )
+		self.assertEqual( node["__backward"]["direction"].getValue(), "backward" )
+
+	def __trackedScript( self, numFrames = 12, seed = 2 ) :
+
+		pattern, shotFile, shot = self.writeShot( numFrames = numFrames, seed = seed )
+		script = Gaffer.ScriptNode()
+		script["frameRange"]["start"].setValue( self.firstFrame )
+		script["frameRange"]["end"].setValue( self.firstFrame + numFrames - 1 )
+		self.buildNetwork( script, pattern, shotFile )
+		return script, shot, shotFile
+
+	def __layersAt( self, script, frame, plug = None ) :
+
+		with self.frameContext( script, frame ) :
+			return self.layers( ( plug or script["track"]["layers"] ).getValue() )[1]
+
+	def __evaluate( self, script, shot ) :
+
+		return metrics.evaluate(
+			self.frames( shot ),
+			lambda frame : self.__layersAt( script, frame ),
+			lambda frame : shot.gt_masks( frame, ( 180, 320 ) ),
+		)
+
+	def testLayersKeepTheirNames( self ) :
+
+		script, shot, shotFile = self.__trackedScript()
+		scores = self.__evaluate( script, shot )
+		self.assertGreater( scores.j, 0.9 )
+		self.assertEqual( scores.id_switches, 0 )
+		self.assertEqual( scores.extra_layers, 0 )
+		self.assertEqual( scores.layers_per_object, 1.0 )
+
+		with self.frameContext( script, self.firstFrame + 5 ) :
+			data = script["track"]["layers"].getValue()
+		for name in data["names"] :
+			self.assertRegex( name, r"^/person/person_\d{4}$" )
+		self.assertEqual( data["imageSize"].value.x, 320 )
+
+	def testShotIsTrackedOnce( self ) :
+
+		script, shot, shotFile = self.__trackedScript()
+		track = script["track"]
+		with Gaffer.PerformanceMonitor() as monitor :
+			for frame in ( 1004, 1001, 1011, 1004 ) :
+				with self.frameContext( script, frame ) :
+					track["layers"].getValue()
+
+		for plug in ( track["__forward"]["out"], track["__backward"]["out"], track["__shot"] ) :
+			self.assertEqual( monitor.plugStatistics( plug ).computeCount, 1, plug.fullName() )
+		self.assertEqual( monitor.plugStatistics( track["layers"] ).computeCount, 3 )
+
+		# Stages 1 and 2 only run on the re-prompt frames of the two passes.
+		reprompts = tracking.stage2_frames( self.frames( shot ), tracking.TrackingParams() )
+		self.assertEqual( len( reprompts ), 6 )
+		self.assertEqual( monitor.plugStatistics( script["segment"]["masks"] ).computeCount, len( reprompts ) )
+		self.assertEqual( monitor.plugStatistics( script["detect"]["detections"] ).computeCount, len( reprompts ) )
+
+	def testShotHashDoesNotDependOnTheFrame( self ) :
+
+		script, shot, shotFile = self.__trackedScript( numFrames = 6 )
+		track = script["track"]
+		hashes = set()
+		layerHashes = set()
+		for frame in self.frames( shot ) :
+			with self.frameContext( script, frame ) :
+				hashes.add( track["__shot"].hash() )
+				layerHashes.add( track["layers"].hash() )
+		self.assertEqual( len( hashes ), 1 )
+		self.assertEqual( len( layerHashes ), len( self.frames( shot ) ) )
+
+	def testHash( self ) :
+
+		script, shot, shotFile = self.__trackedScript( numFrames = 6 )
+		track = script["track"]
+		context = self.frameContext( script, self.firstFrame + 2 )
+
+		for name, value in [
+			( "window", 10 ), ( "repromptEvery", 3 ), ( "epsilon", 0.2 ), ( "directMatchIoU", 0.8 ),
+			( "partialMatchSimilarity", 0.4 ), ( "overlapSimilarity", 0.2 ), ( "maskThreshold", 0.4 ),
+			( "minLayerArea", 100 ), ( "perClass", False ), ( "backward", False ), ( "workingResolution", 200 ),
+			( "colorSpace", "sRGB" ), ( "providers", "cpu" ), ( "frameRange", "1001-1004" ),
+			( "promptFile", "/no/such/prompts.json" ),
+		] :
+			self.assertHashChanges( track["layers"], track[name], value, context )
+
+		# Upstream changes reach the shot too.
+		self.assertHashChanges( track["layers"], script["segment"]["mergeSimilarity"], 0.5, context )
+		self.assertHashChanges( track["layers"], script["detect"]["prompt"], "car", context )
+
+		# `minLayerArea` is applied after both passes : it leaves them alone.
+		self.assertHashUnchanged( track["__forward"]["out"], track["backward"], False, context )
+
+	def testDirtyPropagation( self ) :
+
+		node = GafferSegmentation.Track()
+		dirtied = GafferTest.CapturingSlot( node.plugDirtiedSignal() )
+		node["window"].setValue( 10 )
+		dirtiedPlugs = { x[0] for x in dirtied }
+		for name in ( "layers", "__shot", "out" ) :
+			self.assertIn( node[name], dirtiedPlugs )
+
+	def testBackwardPass( self ) :
+
+		script, shot, shotFile = self.__trackedScript()
+		track = script["track"]
+		withBackward = self.__evaluate( script, shot )
+
+		track["backward"].setValue( False )
+		with self.frameContext( script, self.firstFrame ) :
+			self.assertEqual( track["__backward"]["out"].getValue(), track["__forward"]["out"].getValue() )
+		forwardOnly = self.__evaluate( script, shot )
+
+		# Objects are found at re-prompt frames only (every 5 frames) : the
+		# backward pass finds them on the frames before.
+		self.assertGreater( withBackward.j, forwardOnly.j )
+
+	def __promptSet( self, shot, mode ) :
+
+		keyframe = self.firstFrame + 3
+		index = next( iter( shot.gt_masks( keyframe, ( 180, 320 ) ) ) )
+		x, y = shot.centre_pixels( index, keyframe, ( 180, 320 ) )
+		promptSet = interactive.PromptSet(
+			( 320, 180 ),
+			[ interactive.InteractiveObject( "person", "/person/hero", { keyframe : interactive.Keyframe( [ [ x, y ] ], [ 1 ] ) } ) ],
+			mode,
+		)
+		return promptSet, index
+
+	def __assertInteractiveOnly( self, script, shot, index ) :
+
+		for frame in self.frames( shot ) :
+			layers = self.__layersAt( script, frame )
+			truth = shot.gt_masks( frame, ( 180, 320 ) ).get( index )
+			if truth is None :
+				continue
+			self.assertEqual( list( layers.keys() ), [ "/person/hero" ] )
+			self.assertGreater( self.iou( layers["/person/hero"], truth ), 0.9 )
+
+	def testInteractivePromptFile( self ) :
+
+		script, shot, shotFile = self.__trackedScript( numFrames = 8 )
+		promptSet, index = self.__promptSet( shot, "only" )
+		fileName = str( self.temporaryDirectory() / "prompts.json" )
+		interactive.save_prompts( fileName, promptSet )
+
+		script["track"]["promptFile"].setValue( fileName )
+		self.__assertInteractiveOnly( script, shot, index )
+
+		# Editing the file on disk changes the result.
+		with self.frameContext( script, self.firstFrame ) :
+			h = script["track"]["layers"].hash()
+		data = json.loads( open( fileName ).read() )
+		data["objects"][0]["name"] = "/person/villain"
+		with open( fileName, "w" ) as f :
+			f.write( json.dumps( data ) )
+		with self.frameContext( script, self.firstFrame ) :
+			self.assertNotEqual( script["track"]["layers"].hash(), h )
+			self.assertIn( "/person/villain", list( script["track"]["layers"].getValue()["names"] ) + [ n for f in self.frames( shot ) for n in self.__layersAt( script, f ) ] )
+
+	def testInteractivePromptsPlug( self ) :
+
+		script, shot, shotFile = self.__trackedScript( numFrames = 8 )
+		promptSet, index = self.__promptSet( shot, "only" )
+		script["track"]["prompts"].setValue( GafferSegmentation.PromptAlgo.toData( promptSet ) )
+		self.__assertInteractiveOnly( script, shot, index )
+
+		# Combined with the automatic layers.
+		promptSet.mode = "combine"
+		script["track"]["prompts"].setValue( GafferSegmentation.PromptAlgo.toData( promptSet ) )
+		names = set()
+		for frame in self.frames( shot ) :
+			names.update( self.__layersAt( script, frame ).keys() )
+		self.assertIn( "/person/hero", names )
+		self.assertGreater( len( names ), 1 )
+
+		# Either a file or a value, not both.
+		script["track"]["promptFile"].setValue( "/some/prompts.json" )
+		with self.frameContext( script, self.firstFrame ) :
+			with self.assertRaisesRegex( Gaffer.ProcessException, "either promptFile or prompts" ) :
+				script["track"]["layers"].getValue()
+
+	def testPromptAlgoRoundTrip( self ) :
+
+		promptSet = interactive.PromptSet(
+			( 640, 360 ),
+			[
+				interactive.InteractiveObject(
+					"car", None, {
+						1001 : interactive.Keyframe( [ [ 10, 20 ], [ 30, 40 ] ], [ 1, 0 ], [ 5, 5, 50, 60 ] ),
+						1005 : interactive.Keyframe( mask = numpy.eye( 8, dtype = numpy.float32 ) ),
+					}
+				)
+			],
+			"combine",
+		)
+		again = GafferSegmentation.PromptAlgo.fromData( GafferSegmentation.PromptAlgo.toData( promptSet ) )
+		self.assertEqual( again.image_size, ( 640, 360 ) )
+		self.assertEqual( again.mode, "combine" )
+		keyframes = again.objects[0].keyframes
+		numpy.testing.assert_array_equal( keyframes[1001].points, [ [ 10, 20 ], [ 30, 40 ] ] )
+		numpy.testing.assert_array_equal( keyframes[1001].labels, [ 1, 0 ] )
+		numpy.testing.assert_array_equal( keyframes[1001].box, [ 5, 5, 50, 60 ] )
+		numpy.testing.assert_array_equal( keyframes[1005].mask, numpy.eye( 8 ) )
+		self.assertIsNone( GafferSegmentation.PromptAlgo.fromData( IECore.CompoundObject() ) )
+
+	def testFrameRangeError( self ) :
+
+		script, shot, shotFile = self.__trackedScript( numFrames = 2 )
+		script["track"]["frameRange"].setValue( "sometime" )
+		with self.frameContext( script, self.firstFrame ) :
+			with self.assertRaisesRegex( Gaffer.ProcessException, "not a frame range" ) :
+				script["track"]["layers"].getValue()
+
+	def testFrameRangeFollowsTheScript( self ) :
+
+		script, shot, shotFile = self.__trackedScript( numFrames = 6 )
+		script["frameRange"]["end"].setValue( self.firstFrame + 3 )
+		with self.frameContext( script, self.firstFrame ) :
+			shotData = script["track"]["__shot"].getValue()
+		self.assertEqual( sorted( int( f ) for f in shotData["frames"].keys() ), list( range( self.firstFrame, self.firstFrame + 4 ) ) )
+
+	def testPreview( self ) :
+
+		script, shot, shotFile = self.__trackedScript( numFrames = 6 )
+		with self.frameContext( script, self.firstFrame + 2 ) :
+			names, layers = self.layers( script["track"]["layers"].getValue() )
+			alpha = self.imageArray( script["track"]["out"], "A" )
+		union = 1.0 - numpy.prod( [ 1.0 - m for m in layers.values() ], axis = 0 )
+		numpy.testing.assert_allclose( alpha, union, atol = 1e-5 )
+
+	def testSerialisation( self ) :
+
+		script = Gaffer.ScriptNode()
+		script["track"] = GafferSegmentation.Track()
+		script["track"]["window"].setValue( 10 )
+		script["track"]["promptFile"].setValue( "/shots/sh010/prompts.json" )
+		serialised = script.serialise()
+		self.assertNotIn( "__forward", serialised )
+		self.assertNotIn( "GafferML", serialised )
+
+		script2 = Gaffer.ScriptNode()
+		script2.execute( serialised )
+		self.assertEqual( script2["track"]["window"].getValue(), 10 )
+		self.assertEqual( script2["track"]["promptFile"].getValue(), "/shots/sh010/prompts.json" )
+		self.assertEqual( script2["track"]["__backward"]["window"].getValue(), 10 )
+		self.assertEqual( script2["track"].keys(), script["track"].keys() )
+
+if __name__ == "__main__" :
+	unittest.main()

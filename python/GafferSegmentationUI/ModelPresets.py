@@ -1,0 +1,95 @@
+import json
+import os
+
+import IECore
+
+## Presets for the model plugs : the model sizes the exporters make (their
+# default folder names), plus every model folder of the right kind found on
+# `SEGMENTATION_MODEL_PATHS` and in the extension's `onnx_models/`
+# (`SegmentationCore.runtime.model_search_paths()`), looked up each time the
+# presets are shown, so newly exported models appear without a restart.
+
+__known = {
+	"sam2" : [
+		( "SAM2.1 Tiny", "sam2.1_hiera_t" ),
+		( "SAM2.1 Small", "sam2.1_hiera_s" ),
+		( "SAM2.1 Base+", "sam2.1_hiera_b+" ),
+		( "SAM2.1 Large", "sam2.1_hiera_l" ),
+	],
+	"groundingdino" : [
+		( "GroundingDINO Swin-T", "groundingdino_swint" ),
+		( "GroundingDINO Swin-B", "groundingdino_swinb" ),
+	],
+}
+
+def __searchPaths() :
+
+	try :
+		from SegmentationCore import runtime
+		return [ str( p ) for p in runtime.model_search_paths() ]
+	except Exception :
+		return [ p for p in os.environ.get( "SEGMENTATION_MODEL_PATHS", "" ).split( os.pathsep ) if p ]
+
+def presets( kind ) :
+
+	"""`[ ( name, value ) ]` for a model kind (`"sam2"` or `"groundingdino"`)."""
+
+	result = list( __known.get( kind, [] ) )
+	values = { v for n, v in result }
+	for root in __searchPaths() :
+		try :
+			folders = sorted( os.listdir( root ) )
+		except OSError :
+			continue
+		for folder in folders :
+			if folder in values :
+				continue
+			manifest = os.path.join( root, folder, "manifest.json" )
+			try :
+				with open( manifest, encoding = "utf-8" ) as f :
+					if json.load( f ).get( "kind" ) != kind :
+						continue
+			except ( OSError, ValueError, AttributeError ) :
+				continue
+			result.append( ( folder, folder ) )
+			values.add( folder )
+	return result
+
+def presetNames( kind ) :
+
+	return lambda plug : IECore.StringVectorData( [ n for n, v in presets( kind ) ] )
+
+def presetValues( kind ) :
+
+	return lambda plug : IECore.StringVectorData( [ v for n, v in presets( kind ) ] )
+
+def plugMetadata( kind ) :
+
+	"""Metadata for a model plug : presets, plus a folder browser for a custom path."""
+
+	return {
+		"presetNames" : presetNames( kind ),
+		"presetValues" : presetValues( kind ),
+		"plugValueWidget:type" : "GafferUI.PresetsPlugValueWidget",
+		"presetsPlugValueWidget:allowCustom" : True,
+		"presetsPlugValueWidget:customWidgetType" : "GafferUI.FileSystemPathPlugValueWidget",
+		"path:leaf" : False,
+		"nodule:type" : "",
+	}
+
+providersMetadata = {
+	"preset:Automatic" : "auto",
+	"preset:CPU" : "cpu",
+	"preset:CUDA" : "cuda,cpu",
+	"preset:TensorRT" : "tensorrt,cuda,cpu",
+	"plugValueWidget:type" : "GafferUI.PresetsPlugValueWidget",
+	"presetsPlugValueWidget:allowCustom" : True,
+	"nodule:type" : "",
+}
+
+colorSpaceMetadata = {
+	"preset:Linear" : "linear",
+	"preset:sRGB" : "sRGB",
+	"plugValueWidget:type" : "GafferUI.PresetsPlugValueWidget",
+	"nodule:type" : "",
+}

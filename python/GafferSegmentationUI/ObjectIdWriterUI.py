@@ -1,0 +1,113 @@
+import Gaffer
+import GafferSegmentation
+
+def __fileName( description ) :
+
+	return {
+		"description" : description,
+		"plugValueWidget:type" : "GafferUI.FileSystemPathPlugValueWidget",
+		"path:leaf" : True,
+		"path:bookmarks" : "image",
+		"fileSystemPath:extensions" : "exr",
+		"fileSystemPath:extensionsLabel" : "Show only EXR files",
+		"fileSystemPath:includeSequences" : True,
+		"nodule:type" : "",
+	}
+
+Gaffer.Metadata.registerNode(
+
+	GafferSegmentation.ObjectIdWriter,
+
+	"description",
+	"""
+	Writes the layers of every frame as ID mattes that Nuke and Gaffer read :
+	an ObjectId file (deep EXR, the OpenEXR "Deep IDs" layout : per sample
+	`A`, `id` = MurmurHash3 of the layer name and `Z`, with the `idManifest`)
+	and/or a Cryptomatte file. Files are written atomically. Dispatch it
+	over the shot's frame range : it executes all frames in one batch, so
+	that every Cryptomatte file holds the same number of rank sets.
+	""",
+
+	plugs = {
+
+		"in" : {
+
+			"description" :
+			"""
+			The layers to write : Track's `layers` (or Segment's `masks`,
+			whose layer names are only unique per frame).
+			""",
+
+			"nodule:type" : "GafferUI::StandardNodule",
+			"plugValueWidget:type" : "",
+
+		},
+
+		"fileName" : __fileName(
+			"""
+			The ObjectId file of each frame ; `####` (or `${frame}`) is
+			replaced by the frame number. Empty to write none.
+			"""
+		),
+
+		"cryptomatteFileName" : __fileName(
+			"""
+			The Cryptomatte file of each frame ; `####` is replaced by the
+			frame number. Empty to write none.
+			"""
+		),
+
+		"cryptomatteLayer" : {
+
+			"description" :
+			"""
+			The Cryptomatte layer name (channels `<layer>00.R` ...).
+			""",
+
+			"layout:section" : "Cryptomatte",
+			"nodule:type" : "",
+
+		},
+
+		"extraAlphaChannels" : {
+
+			"description" :
+			"""
+			Also write one alpha channel per layer in the Cryptomatte file
+			(`matte_person__person_0001.A`), for direct use with Shuffle.
+			""",
+
+			"layout:section" : "Cryptomatte",
+			"nodule:type" : "",
+
+		},
+
+		"rankSets" : {
+
+			"description" :
+			"""
+			RGBA rank sets in every Cryptomatte file. 0 (the default) uses
+			enough for the densest pixel of the frames being written (at
+			least 3).
+			""",
+
+			"layout:section" : "Cryptomatte",
+			"nodule:type" : "",
+
+		},
+
+		"overwrite" : {
+
+			"description" :
+			"""
+			Replace files that already exist. Off by default : nothing is
+			written if any output file exists.
+			""",
+
+			"nodule:type" : "",
+
+		},
+
+	}
+
+)

@@ -1,0 +1,77 @@
+import Gaffer
+import GafferSegmentation
+
+from . import _Common
+from . import _TrackingMetadata
+
+__plugs = dict( _TrackingMetadata.parameters )
+__plugs.update( {
+
+	"in" : _Common.imageInput( "Every frame of `frameRange` is read." ),
+
+	"masks" : {
+
+		"description" :
+		"""
+		The stage-2 masks, from a Segment node ; pulled on the re-prompt
+		frames only (every `repromptEvery` frames of each pass, plus
+		keyframes).
+		""",
+
+		"nodule:type" : "GafferUI::StandardNodule",
+		"plugValueWidget:type" : "",
+
+	},
+
+	"backward" : {
+
+		"description" :
+		"""
+		After the forward pass, run the backward pass from the last frame,
+		which finds objects before the frame they were first detected on
+		(the paper does).
+		""",
+
+		"layout:section" : "Tracking",
+		"nodule:type" : "",
+
+	},
+
+	"out" : _Common.previewOut,
+
+	"layers" : {
+
+		"description" :
+		"""
+		The layers of the current frame, named `/<class>/<class>_NNNN` with
+		the same name on every frame : a CompoundObject with `names` (front
+		to back), `layerIds`, `ids` and `probabilities` (the mask-cache
+		maps, packed arrays at working resolution) and `imageSize`. Connect
+		it to an ObjectIdWriter. The whole shot is tracked the first time
+		any frame is asked for ; the other frames come from Gaffer's cache.
+		""",
+
+		"nodule:type" : "GafferUI::StandardNodule",
+		"plugValueWidget:type" : "",
+
+	},
+
+} )
+
+Gaffer.Metadata.registerNode(
+
+	GafferSegmentation.Track,
+
+	"description",
+	"""
+	Stage 3 of the automatic pipeline : tracks the stage-2 masks through the
+	whole shot with SAM2 and the paper's mask cache, so that every object
+	keeps one layer name on every frame. A forward pass re-prompts every
+	`repromptEvery` frames and tracks `window` frames from there ; the
+	backward pass does the same from the last frame. Interactive prompts
+	(clicks or masks on keyframes) seed layers of their own.
+	""",
+
+	plugs = __plugs
+
+)

@@ -1,0 +1,126 @@
+from . import _Common
+
+## Metadata for the tracking parameters, shared by Track and TrackPass.
+
+def __parameter( description, section = "Tracking" ) :
+
+	return { "description" : description, "layout:section" : section, "nodule:type" : "" }
+
+parameters = {
+
+	"frameRange" : dict(
+		__parameter(
+			"""
+			The frames of the shot, e.g. "1001-1100" (a list such as
+			"1001-1050,1060-1100" works too). The default follows the
+			script's frame range.
+			""",
+			"Settings"
+		)
+	),
+
+	"model" : _Common.model( "sam2", "SAM2" ),
+	"workingResolution" : _Common.workingResolution,
+	"colorSpace" : _Common.colorSpace(),
+	"providers" : _Common.providers(),
+
+	"window" : __parameter(
+		"""
+		Frames tracked from each re-prompt frame, s_T in the paper (20).
+		"""
+	),
+
+	"repromptEvery" : __parameter(
+		"""
+		Frames between re-prompts, s_P in the paper (5) : every this many
+		frames the stage-2 masks are matched against the mask cache and a
+		new window is tracked. Must not exceed `window`.
+		"""
+	),
+
+	"epsilon" : __parameter(
+		"""
+		The overwrite rule of the mask cache : a new prediction takes a
+		pixel only where the cached probability + epsilon <= the new
+		probability (the paper : 0.1).
+		"""
+	),
+
+	"directMatchIoU" : __parameter(
+		"""
+		A stage-2 mask with at least this IoU against a cache layer is a
+		direct match and re-prompts that layer (the paper : 0.9).
+		"""
+	),
+
+	"partialMatchSimilarity" : __parameter(
+		"""
+		A stage-2 mask that is mostly part of one cache layer (or contains
+		most of it) by this similarity keeps that layer's identity and
+		prompts it with their union. The paper gives no value ; 0.5.
+		"""
+	),
+
+	"overlapSimilarity" : __parameter(
+		"""
+		Sim(stage-2 mask, layer) at which a stage-2 mask overlaps a layer ;
+		a mask overlapping more than one layer is discarded (0.1).
+		"""
+	),
+
+	"maskThreshold" : __parameter(
+		"""
+		Probability at which masks are binarised for IoU and similarity.
+		"""
+	),
+
+	"minLayerArea" : __parameter(
+		"""
+		Layers smaller than this many pixels (at working resolution) are not
+		prompted, and layers never larger than this are dropped at the end.
+		"""
+	),
+
+	"perClass" : __parameter(
+		"""
+		Match stage-2 masks only against layers of the same phrase.
+		"""
+	),
+
+	"promptFile" : {
+
+		"description" :
+		"""
+		Interactive prompts : a prompt file (JSON) with positive/negative
+		clicks, boxes and/or masks on keyframes, as written by the browser
+		click tool (`autoseg serve`) or `SegmentationCore.interactive.save_prompts()`.
+		Each object becomes a layer, prompted on its keyframes, alone ("only"
+		mode) or on top of the automatic layers ("combine" mode).
+		""",
+
+		"layout:section" : "Interactive",
+		"plugValueWidget:type" : "GafferUI.FileSystemPathPlugValueWidget",
+		"path:leaf" : True,
+		"path:valid" : True,
+		"fileSystemPath:extensions" : "json",
+		"fileSystemPath:extensionsLabel" : "Show only prompt files",
+		"nodule:type" : "",
+
+	},
+
+	"prompts" : {
+
+		"description" :
+		"""
+		Interactive prompts as a value instead of a file (see
+		`GafferSegmentation.PromptAlgo` for the layout) ; may be connected.
+		Use either this or `promptFile`.
+		""",
+
+		"layout:section" : "Interactive",
+		"plugValueWidget:type" : "",
+		"nodule:type" : "",
+
+	},
+
+}
