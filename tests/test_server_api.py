@@ -419,3 +419,42 @@ def test_autoseg_with_the_saved_prompts_matches_the_browser(client, plates, tmp_
         assert sorted(ours) == sorted(theirs), frame
         for name in ours:
             assert np.abs(ours[name].astype(np.float32) - theirs[name].astype(np.float32)).max() < 1e-3, (frame, name)
+
+
+def test_autoseg_serve_command(plates, tmp_path):
+    """`autoseg serve` starts the tools on loopback and says where."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    environment = dict(os.environ, PYTHONPATH=str(root / "python"), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "SegmentationCore.cli", "serve", "--plates", str(plates), "--output", str(tmp_path / "out"),
+         "--port", "0", "--models", "synthetic", "--quiet"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=environment,
+    )
+    try:
+        url = None
+        lines = []
+        for _ in range(10):
+            line = process.stderr.readline()
+            lines.append(line)
+            if "interactive tool" in line:
+                url = line.split()[-1]
+                break
+        assert url and url.startswith("http://127.0.0.1:") and url.endswith("/interactive"), lines
+        import urllib.request
+
+        with urllib.request.urlopen(url.replace("/interactive", "/api/shots"), timeout=30) as response:
+            shots = json.loads(response.read())["shots"]
+        assert {s["id"] for s in shots} == {PNG_SHOT, EXR_SHOT}
+    finally:
+        process.terminate()
+        process.wait(30)
+    bad = subprocess.run(
+        [sys.executable, "-m", "SegmentationCore.cli", "serve", "--plates", str(tmp_path / "missing"), "--port", "0"],
+        capture_output=True, text=True, env=environment, timeout=120,
+    )
+    assert bad.returncode != 0 and "Plate root" in bad.stderr

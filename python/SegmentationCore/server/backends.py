@@ -89,7 +89,7 @@ class Backends:
             "text_threshold": self.text_threshold,
         }
 
-    def _onnx_set(self) -> BackendSet:
+    def onnx_set(self) -> BackendSet:
         with self.lock:
             if self._onnx is None:
                 detector = segmenter = tracker = None
@@ -124,7 +124,7 @@ class Backends:
     def for_shot(self, shot: ShotInfo, frames: FrameSource) -> BackendSet:
         """The models for a shot: ONNX folders first, the synthetic backends
         where no folder was given and the shot is a generated one."""
-        onnx = self._onnx_set() if (self.sam2_dir or self.gdino_dir) else BackendSet(None, None, None, "onnx")
+        onnx = self.onnx_set() if (self.sam2_dir or self.gdino_dir) else BackendSet(None, None, None, "onnx")
         synthetic = self._synthetic_set(shot, frames) if self.synthetic else None
         if synthetic is None:
             return onnx

@@ -19,6 +19,7 @@
 		hover: null,
 		ran: false,
 		request: 0,
+		frameRequest: 0,
 	};
 
 	const viewer = new Viewer($("#view"));
@@ -69,8 +70,11 @@
 		state.tinted = { inputs: [], outputs: [] };
 		renderTable();
 		remember();
+		const request = ++state.frameRequest;
 		try {
-			await status.busy("loading frame", () => viewer.show(frameUrl(state.shot, currentFrame())));
+			const image = await status.busy("loading frame", () => Tools.loadImage(frameUrl(state.shot, currentFrame())));
+			if (request !== state.frameRequest) return;  // a later frame was picked meanwhile
+			viewer.setImage(image);
 			if (state.ran) await run();
 		} catch (error) {
 			status.error(error);

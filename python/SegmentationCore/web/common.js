@@ -119,7 +119,9 @@ const Tools = (() => {
 			this.drawOverlay = null;
 		}
 		async show(url) {
-			const image = await loadImage(url);
+			this.setImage(await loadImage(url));
+		}
+		setImage(image) {
 			this.image = image;
 			if (this.canvas.width !== image.width || this.canvas.height !== image.height) {
 				this.canvas.width = image.width;

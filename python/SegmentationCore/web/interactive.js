@@ -19,6 +19,7 @@
 		playing: false,
 		job: null,
 		frameRequest: 0,
+		shotRequest: 0,
 	};
 
 	const viewer = new Viewer($("#view"));
@@ -63,8 +64,10 @@
 
 	async function selectShot(shotId, frame, objectId) {
 		state.shot = shotId;
+		const request = ++state.shotRequest;
 		try {
 			const info = await status.busy("opening shot", () => api(`/api/shot?${query({ shot: shotId })}`));
+			if (request !== state.shotRequest) return;  // another shot was picked meanwhile
 			state.info = info;
 			state.frames = info.frames;
 			state.session = info.session;
@@ -431,7 +434,7 @@
 	}
 
 	const canvas = $("#view");
-	canvas.addEventListener("mousedown", click);
+	canvas.addEventListener("mousedown", (event) => { canvas.focus(); click(event); });
 	canvas.addEventListener("contextmenu", (event) => event.preventDefault());
 	$("#shot").addEventListener("change", () => selectShot($("#shot").value));
 	$("#add-object").addEventListener("click", addObject);
@@ -447,6 +450,8 @@
 		if (index >= 0) selectFrame(index);
 		else status.error(new Error(`Frame ${$("#frame").value} is not in this shot`));
 	});
+	// Enter in the frame box jumps there and hands the keys back to the shortcuts.
+	$("#frame").addEventListener("keydown", (event) => { if (event.key === "Enter") $("#frame").blur(); });
 	$("#prev-frame").addEventListener("click", () => selectFrame(state.index - 1));
 	$("#next-frame").addEventListener("click", () => selectFrame(state.index + 1));
 	$("#prev-key").addEventListener("click", () => jumpKeyframe(-1));
