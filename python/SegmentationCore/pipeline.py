@@ -28,10 +28,9 @@ import shutil
 import time
 from typing import Any, Callable, Iterable
 
-import numpy as np
 
 from . import atomic_output, interactive, plates, runtime, stage2, tracking
-from .errors import ModelFolderError, OutputError, PlateError, PromptError, SegmentationError
+from .errors import ModelFolderError, OutputError, PromptError, SegmentationError
 from .mask_cache import MaskCache
 from .prompts import parse_text_prompt
 from .types import Detections
@@ -421,10 +420,12 @@ class Pipeline:
         return stage2.Stage2Result.load(path)
 
     def open_cache(self) -> MaskCache:
+        """The disk-backed mask cache; about one window of frames stays in RAM."""
         folder = self.work / "track" / "cache"
+        resident = self.config.tracking.window + self.config.tracking.reprompt_every
         if (folder / "layers.json").is_file():
-            return MaskCache.load(folder)
-        return MaskCache(self.frames.size, folder)
+            return MaskCache.load(folder, max_resident=resident)
+        return MaskCache(self.frames.size, folder, max_resident=resident)
 
     def run_track(self) -> dict[str, Any]:
         params = self.config.tracking

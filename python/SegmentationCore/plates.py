@@ -32,7 +32,6 @@ import collections
 import dataclasses
 import glob
 import os
-import pathlib
 import re
 import threading
 from typing import Iterable, Mapping, Sequence

@@ -1,0 +1,60 @@
+"""Check that every clean-up and tracking rule has a test that fails without it.
+
+For each rule, a scratch copy of python/ and tests/ is made with the rule
+disabled (one text substitution in the engine), the pipeline's rule tests
+run there, and the failing tests are printed. Every mutation must be
+caught. Usage::
+
+    .venv/bin/python benchmarks/check_rule_tests.py [--scratch /tmp/autoseg-mutations]
+"""
+import argparse
+import pathlib
+import shutil
+import subprocess
+import sys
+
+SRC = pathlib.Path(__file__).resolve().parents[1]
+PY = sys.executable
+_parser = argparse.ArgumentParser(description=__doc__)
+_parser.add_argument("--scratch", default="/tmp/autoseg-mutations")
+DST = pathlib.Path(_parser.parse_args().scratch)
+M = [
+ ("S1 stage-2 discard rule off", "stage2.py", "discard = alive & (overlapping.sum(axis=1) >= params.discard_min_others)", "discard = alive & False"),
+ ("S2 discard needs only one other", "stage2.py", "discard = alive & (overlapping.sum(axis=1) >= params.discard_min_others)", "discard = alive & (overlapping.sum(axis=1) >= 1)"),
+ ("S3 discard ignores Sim threshold", "stage2.py", "overlapping = (sim >= params.discard_sim) & comparable", "overlapping = (sim > 0) & comparable"),
+ ("S4 stage-2 merge rule off", "stage2.py", "        if len(candidates) == 1:\n            partner[i]", "        if False:\n            partner[i]"),
+ ("T1 epsilon rule off (eps=0)", "mask_cache.py", "(current + epsilon <= candidate_probs + 1e-6)", "(current <= candidate_probs + 1e-6)"),
+ ("T2 newest prediction always overwrites", "mask_cache.py", "(current + epsilon <= candidate_probs + 1e-6)", "True"),
+ ("T3 direct match off", "tracking.py", "if entry.iou >= params.direct_match_iou:", "if False:"),
+ ("T4 discard of masks over >1 layer off", "tracking.py", "elif len(overlapped) > 1:", "elif False:"),
+ ("T5 partial match off", "tracking.py", "                if len(candidates):\n", "                if False:\n"),
+ ("T6 no new layers for unmatched masks", "tracking.py", "entry = Match(i, NEW)", "entry = Match(i, DISCARDED)"),
+ ("T7 prompts written into the cache", "tracking.py", "    for layer_id, prompt in (overrides or {}).items():\n        prompts[int(layer_id)] = prompt\n", "    for layer_id, prompt in (overrides or {}).items():\n        prompts[int(layer_id)] = prompt\n    for layer_id, prompt in prompts.items():\n        if prompt.mask is not None:\n            cache.apply(frame, np.where(prompt.mask > 0, layer_id, 0).astype(np.uint16), prompt.mask, 0.0)\n"),
+ ("T8 backward pass off", "tracking.py", "    if params.backward:\n        plan.append((BACKWARD, BACKWARD, True))", "    pass"),
+ ("T9 no re-prompting (one window per pass start)", "tracking.py", "chosen = set(ordered[::params.reprompt_every])", "chosen = set(ordered[:1])"),
+ ("T10 invisible objects merged", "tracking.py", "visible = np.flatnonzero(scores > 0)", "visible = np.arange(len(scores))"),
+ ("T11 seed pass for keyframes off", "tracking.py", "    if automatic and list(keyframes):", "    if False:"),
+ ("T12 window length ignored (track to the end)", "tracking.py", "        return frame_numbers[position:position + window]", "        return frame_numbers[position:]"),
+]
+TESTS = ["tests/test_pipeline_stage2.py", "tests/test_pipeline_cache.py", "tests/test_pipeline_tracking.py", "tests/test_pipeline_interactive.py"]
+ok = True
+for name, module, old, new in M:
+    if DST.exists(): shutil.rmtree(DST)
+    DST.mkdir(parents=True)
+    shutil.copytree(SRC / 'python', DST / 'python', ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copytree(SRC / 'tests', DST / 'tests', ignore=shutil.ignore_patterns('__pycache__', 'test-artifacts'))
+    shutil.copy(SRC / 'pyproject.toml', DST / 'pyproject.toml')
+    (DST / 'export').mkdir()
+    path = DST / 'python/SegmentationCore' / module
+    text = path.read_text()
+    assert text.count(old) == 1, (name, text.count(old))
+    path.write_text(text.replace(old, new))
+    r = subprocess.run([PY, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-o', 'addopts=', *TESTS], cwd=DST, capture_output=True, text=True)
+    failed = sorted({l.split('::')[1].split(' ')[0] for l in r.stdout.splitlines() if l.startswith('FAILED')})
+    last = r.stdout.strip().splitlines()[-1]
+    print(f"{name}: {last}")
+    for f in failed: print("     ", f)
+    if not failed: ok = False
+shutil.rmtree(DST, ignore_errors=True)
+print("every mutation caught" if ok else "SOME MUTATION SURVIVED")
+sys.exit(0 if ok else 1)
