@@ -67,7 +67,7 @@ class DetectTest( GafferSegmentationTest.SegmentationTestCase ) :
 		] :
 			self.assertHashChanges( detect["detections"], detect[name], value, context )
 
-		self.assertHashChanges( detect["detections"], script["reader"]["fileName"], pattern.replace( "plate.", "other." ), context )
+		self.assertHashChanges( detect["detections"], script["reader"]["fileName"], pattern.replace( "plate.", "other." ), context, original = pattern )
 
 		with context :
 			h1 = detect["detections"].hash()

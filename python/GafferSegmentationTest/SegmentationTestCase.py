@@ -113,22 +113,25 @@ class SegmentationTestCase( GafferTest.TestCase ) :
 		size = image.dataWindow.size()
 		return numpy.frombuffer( image[channel].toString(), dtype = numpy.float32 ).reshape( size.y + 1, size.x + 1 )
 
-	def assertHashChanges( self, output, plug, value, context = None ) :
+	## Asserts that setting `plug` to `value` changes the hash of `output` in
+	# `context`, then restores `plug` : to its default if it was at it, else to
+	# `original` (give it for string values with substitutions such as `####`,
+	# which `getValue()` returns substituted).
+	def assertHashChanges( self, output, plug, value, context = None, original = None ) :
 
-		self.__assertHash( output, plug, value, context, changes = True )
+		self.__assertHash( output, plug, value, context, original, changes = True )
 
-	def assertHashUnchanged( self, output, plug, value, context = None ) :
+	def assertHashUnchanged( self, output, plug, value, context = None, original = None ) :
 
-		self.__assertHash( output, plug, value, context, changes = False )
+		self.__assertHash( output, plug, value, context, original, changes = False )
 
-	def __assertHash( self, output, plug, value, context, changes ) :
+	def __assertHash( self, output, plug, value, context, original, changes ) :
 
 		context = context or Gaffer.Context.current()
 		with context :
 			before = output.hash()
-			original = plug.getValue()
-		# Values with substitutions (`${frameRange:start}`) are restored by
-		# resetting to the default rather than to their substituted value.
+			if original is None :
+				original = plug.getValue()
 		wasDefault = plug.isSetToDefault()
 		plug.setValue( value )
 		try :

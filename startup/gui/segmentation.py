@@ -1,5 +1,3 @@
-import os
-
 import IECore
 
 import Gaffer
@@ -28,11 +26,9 @@ else :
 	__nodeMenu.append( "/Segmentation/ObjectIdWriter", GafferSegmentation.ObjectIdWriter, searchText = "ObjectIdWriter" )
 	__nodeMenu.append( "/Segmentation/ObjectIdMatte", GafferSegmentation.ObjectIdMatte, searchText = "ObjectIdMatte" )
 
-	__autoSegment = os.path.normpath( os.path.join( os.path.dirname( __file__ ), "..", "..", "references", "AutoSegment.grf" ) )
-
 	def __loadAutoSegment( node, menu ) :
 
-		node.load( __autoSegment )
+		node.load( GafferSegmentationUI.autoSegmentReference() )
 
 	__nodeMenu.append(
 		"/Segmentation/AutoSegment", lambda : Gaffer.Reference( "AutoSegment" ),

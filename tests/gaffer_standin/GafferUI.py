@@ -2,33 +2,43 @@
 startup files and documentation tests touch : NodeMenu, and the metadata
 that the real GafferUI registers for every Node (NodeUI.py)."""
 
+import IECore
+
 import Gaffer
 
 
 class NodeMenu:
 
-    __menus = {}
-
     def __init__(self):
-        self.__entries = {}
+        self.__definition = IECore.MenuDefinition()
 
-    @classmethod
-    def acquire(cls, applicationOrApplicationRoot):
-        key = id(applicationOrApplicationRoot)
-        if key not in cls._NodeMenu__menus:
-            cls._NodeMenu__menus[key] = NodeMenu()
-        return cls._NodeMenu__menus[key]
+    @staticmethod
+    def acquire(applicationOrApplicationRoot):
+        root = applicationOrApplicationRoot
+        if not isinstance(root, Gaffer.ApplicationRoot):
+            root = root.root()
+        menu = getattr(root, "_nodeMenu", None)
+        if menu is None:
+            menu = NodeMenu()
+            root._nodeMenu = menu
+        return menu
+
+    def definition(self):
+        return self.__definition
 
     def append(self, path, nodeCreator, plugValues={}, postCreator=None, **kw):
-        entry = dict(kw)
-        entry["nodeCreator"] = nodeCreator
-        entry["plugValues"] = plugValues
-        entry["postCreator"] = postCreator
-        self.__entries[path] = entry
-
-    def entries(self):
-        """Stand-in only : the registered entries, by menu path."""
-        return dict(self.__entries)
+        def command(menu=None):
+            # The real command needs a GraphEditor to add the node to ; the
+            # stand-in adds it to the `script` given by the caller.
+            node = nodeCreator()
+            for name, value in plugValues.items():
+                node.descendant(name).setValue(value)
+            if menu is not None:
+                menu.addChild(node)
+                if postCreator is not None:
+                    postCreator(node, menu)
+            return node
+        self.__definition.append(path, IECore.MenuItemDefinition(command=command, **kw))
 
 
 Gaffer.Metadata.registerNode(

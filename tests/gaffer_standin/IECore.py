@@ -937,3 +937,49 @@ class LRUCache:
 
     def clear(self):
         self.__values.clear()
+
+
+# ---------------------------------------------------------------------------
+# Menus (IECore/MenuDefinition.py, MenuItemDefinition.py)
+# ---------------------------------------------------------------------------
+
+
+class MenuItemDefinition:
+
+    def __init__(self, **kw):
+        self.command = kw.pop("command", None)
+        self.searchText = kw.pop("searchText", "")
+        for key, value in kw.items():
+            setattr(self, key, value)
+
+
+class MenuDefinition:
+
+    def __init__(self, items=None):
+        self.__items = list(items or [])
+
+    def append(self, path, item):
+        if isinstance(item, dict):
+            item = MenuItemDefinition(**item)
+        self.remove(path, raiseIfMissing=False)
+        self.__items.append((path, item))
+
+    def remove(self, path, raiseIfMissing=True):
+        for i, (p, item) in enumerate(self.__items):
+            if p == path:
+                del self.__items[i]
+                return
+        if raiseIfMissing:
+            raise KeyError(path)
+
+    def items(self):
+        return list(self.__items)
+
+    def size(self):
+        return len(self.__items)
+
+    def item(self, searchPath):
+        for path, item in self.__items:
+            if path == searchPath:
+                return item
+        return None

@@ -55,7 +55,7 @@ class Serialisation:
         self.omitParentNodePlugValues = context.get("valuePlugSerialiser:omitParentNodePlugValues", False)
         self.__walk(parent, parentName, _acquire(parent))
         if context.get("serialiser:includeParentMetadata", False):
-            self.__post += _metadataSerialisation(parent, parentName)
+            self.__post += _metadataSerialisation(parent, parentName, self)
 
     @staticmethod
     def modulePath(obj):
@@ -183,10 +183,10 @@ def _valueRepr(value, serialisation=None):
     return ""
 
 
-def _metadataSerialisation(target, identifier):
+def _metadataSerialisation(target, identifier, serialisation=None):
     result = ""
     for key, value in Metadata._persistentInstanceValues(target):
-        result += "Gaffer.Metadata.registerValue( %s, %s, %s )\n" % (identifier, repr(key), _valueRepr(value))
+        result += "Gaffer.Metadata.registerValue( %s, %s, %s )\n" % (identifier, repr(key), _valueRepr(value, serialisation))
     return result
 
 
@@ -224,7 +224,7 @@ class NodeSerialiser(GraphComponentSerialiser):
         return True
 
     def postHierarchy(self, graphComponent, identifier, serialisation):
-        return _metadataSerialisation(graphComponent, identifier)
+        return _metadataSerialisation(graphComponent, identifier, serialisation)
 
 
 class BoxSerialiser(NodeSerialiser):
@@ -289,18 +289,17 @@ class PlugSerialiser(GraphComponentSerialiser):
     def postHierarchy(self, plug, identifier, serialisation):
         result = ""
         if plug.getFlags(Plug.Flags.Serialisable):
-            omit = serialisation.omitParentNodePlugValues and plug.node() is serialisation.parent()
             input = plug.getInput()
             parent = plug.parent()
+            # The parent plug's input is serialised instead (shouldSerialiseInput()).
             impliedByParent = (
-                isinstance(parent, Plug) and parent.getInput() is not None and input is not None
-                and input.parent() is parent.getInput()
+                isinstance(parent, Plug) and parent.getInput() is not None and parent is not serialisation.parent()
             )
-            if input is not None and not impliedByParent and not omit:
+            if input is not None and not impliedByParent:
                 inputIdentifier = serialisation.identifier(input)
                 if inputIdentifier:
                     result += "%s.setInput( %s )\n" % (identifier, inputIdentifier)
-        return result + _metadataSerialisation(plug, identifier)
+        return result + _metadataSerialisation(plug, identifier, serialisation)
 
 
 class ValuePlugSerialiser(PlugSerialiser):
@@ -435,6 +434,11 @@ class Reference(SubGraph):
                 continue
             for p in [child] + Plug.RecursiveRange(child):
                 p.setFlags(Plug.Flags.Dynamic, False)
+                # Metadata comes from the file : it is not saved with the script.
+                for key, value in Metadata._persistentInstanceValues(p):
+                    Metadata.registerValue(p, key, value, persistent=False)
+        for key, value in Metadata._persistentInstanceValues(self):
+            Metadata.registerValue(self, key, value, persistent=False)
         self.__fileName = fileName
         self._signal("referenceLoaded")(self)
 

@@ -16,6 +16,16 @@ from ._Serialisation import Serialisation, SubGraph, Box, Reference, ScriptNode,
 
 import IECore as _IECore
 
+
+class ApplicationRoot(GraphComponent):
+    """The root of an application's graph ; NodeMenu keeps its menu on it."""
+
+    def __init__(self, name="ApplicationRoot"):
+        GraphComponent.__init__(self, name)
+
+
+_IECore.registerRunTimeTyped(ApplicationRoot, "Gaffer::ApplicationRoot")
+
 # Mirrors `IECore.loadConfig( "GAFFER_STARTUP_PATHS", subdirectory = "Gaffer" )`
 # at the end of Gaffer/__init__.py.
 _IECore.loadConfig("GAFFER_STARTUP_PATHS", subdirectory="Gaffer")

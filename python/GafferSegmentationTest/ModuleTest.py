@@ -1,0 +1,59 @@
+import os
+import subprocess
+import sys
+import unittest
+
+import IECore
+
+import GafferTest
+import GafferSegmentation
+
+class ModuleTest( GafferTest.TestCase ) :
+
+	def testNamespacing( self ) :
+
+		self.assertTypeNamesArePrefixed( GafferSegmentation )
+		self.assertDefaultNamesAreCorrect( GafferSegmentation )
+		self.assertNodesConstructWithDefaultValues( GafferSegmentation )
+
+	def testDoesNotImportUI( self ) :
+
+		# The nodes must work in `gaffer execute` and on the farm, where no UI
+		# modules are loaded.
+		output = subprocess.check_output(
+			[ sys.executable, "-c", "import sys, GafferSegmentation ; print( sorted( m for m in sys.modules if m.endswith( 'UI' ) or 'Qt' in m ) )" ],
+			env = dict( os.environ, PYTHONPATH = os.pathsep.join( p for p in sys.path if p ) ),
+			universal_newlines = True,
+		)
+		self.assertEqual( output.strip(), "[]" )
+
+	def testStartupConfig( self ) :
+
+		# startup/GafferSegmentation appends the extension's `onnx_models` to
+		# the model search path, after the user's own paths, once.
+		root = os.path.normpath( os.path.join( os.path.dirname( GafferSegmentation.__file__ ), "..", ".." ) )
+		startupPaths = [ os.path.normpath( p ) for p in os.environ.get( "GAFFER_STARTUP_PATHS", "" ).split( os.pathsep ) if p ]
+		if os.path.join( root, "startup" ) not in startupPaths :
+			self.skipTest( "the extension was not loaded through GAFFER_EXTENSION_PATHS" )
+		models = os.path.join( root, "onnx_models" )
+		if not os.path.isdir( models ) :
+			self.skipTest( "no onnx_models folder in the extension" )
+
+		userModels = str( self.temporaryDirectory() / "myModels" )
+		previous = os.environ.get( "SEGMENTATION_MODEL_PATHS" )
+		os.environ["SEGMENTATION_MODEL_PATHS"] = userModels
+		try :
+			for i in range( 2 ) :
+				IECore.loadConfig( "GAFFER_STARTUP_PATHS", subdirectory = "GafferSegmentation", raiseExceptions = True )
+				self.assertEqual(
+					[ os.path.normpath( p ) for p in os.environ["SEGMENTATION_MODEL_PATHS"].split( os.pathsep ) ],
+					[ os.path.normpath( userModels ), models ]
+				)
+		finally :
+			if previous is None :
+				os.environ.pop( "SEGMENTATION_MODEL_PATHS", None )
+			else :
+				os.environ["SEGMENTATION_MODEL_PATHS"] = previous
+
+if __name__ == "__main__" :
+	unittest.main()

@@ -1,0 +1,170 @@
+import os
+import unittest
+
+import numpy
+
+import IECore
+
+import Gaffer
+import GafferDispatch
+import GafferSegmentation
+import GafferSegmentationTest
+
+from SegmentationCore import cryptomatte, mattefilter, plates
+
+class ObjectIdWriterTest( GafferSegmentationTest.SegmentationTestCase ) :
+
+	def testConstruct( self ) :
+
+		node = GafferSegmentation.ObjectIdWriter()
+		self.assertEqual( node.getName(), "ObjectIdWriter" )
+		self.assertEqual( node["fileName"].getValue(), "" )
+		self.assertFalse( node["overwrite"].getValue() )
+		self.assertEqual( node["cryptomatteLayer"].getValue(), "CryptoObject" )
+		self.assertTrue( node["task"].requiresSequenceExecution() )
+
+	def __script( self, numFrames = 6 ) :
+
+		pattern, shotFile, shot = self.writeShot( numFrames = numFrames )
+		script = Gaffer.ScriptNode()
+		script["frameRange"]["start"].setValue( self.firstFrame )
+		script["frameRange"]["end"].setValue( self.firstFrame + numFrames - 1 )
+		self.buildNetwork( script, pattern, shotFile )
+
+		output = self.temporaryDirectory() / "output"
+		script["writer"] = GafferSegmentation.ObjectIdWriter()
+		script["writer"]["in"].setInput( script["track"]["layers"] )
+		script["writer"]["fileName"].setValue( str( output / "objectId.####.exr" ) )
+		script["writer"]["cryptomatteFileName"].setValue( str( output / "cryptomatte.####.exr" ) )
+
+		script["dispatcher"] = GafferDispatch.LocalDispatcher( jobPool = GafferDispatch.LocalDispatcher.JobPool() )
+		script["dispatcher"]["jobsDirectory"].setValue( str( self.temporaryDirectory() / "jobs" ) )
+		script["dispatcher"]["tasks"][0].setInput( script["writer"]["task"] )
+		script["dispatcher"]["framesMode"].setValue( GafferDispatch.Dispatcher.FramesMode.FullRange )
+		return script, shot, output
+
+	def testDispatchWritesTheFrameRange( self ) :
+
+		script, shot, output = self.__script()
+		with script.context() :
+			script["dispatcher"]["task"].execute()
+
+		allNames = set()
+		rankSets = set()
+		for frame in self.frames( shot ) :
+			objectIdFile = str( output / "objectId.{}.exr".format( frame ) )
+			cryptomatteFile = str( output / "cryptomatte.{}.exr".format( frame ) )
+			self.assertTrue( os.path.isfile( objectIdFile ) )
+			self.assertTrue( os.path.isfile( cryptomatteFile ) )
+
+			with self.frameContext( script, frame ) :
+				names, layers = self.layers( script["track"]["layers"].getValue() )
+			layers = plates.upsample_masks( layers, ( 180, 320 ) )
+
+			# Both files name the same layers, and give each one the matte
+			# Track made, at plate resolution.
+			self.assertEqual( sorted( mattefilter.layer_names( objectIdFile ) ), sorted( names ) )
+			self.assertEqual( sorted( mattefilter.layer_names( cryptomatteFile ) ), sorted( names ) )
+			for name in names :
+				numpy.testing.assert_allclose( mattefilter.extract_matte( objectIdFile, name ), layers[name], atol = 2e-3 )
+				numpy.testing.assert_allclose( mattefilter.extract_matte( cryptomatteFile, name ), layers[name], atol = 2e-3 )
+
+			allNames.update( names )
+			rankSets.add( len( [ c for c in self.__channels( cryptomatteFile ) if c.startswith( "CryptoObject" ) and c.endswith( ".R" ) ] ) )
+
+		# Names are stable through the shot : one per object.
+		self.assertEqual( len( allNames ), len( shot.spec.objects ) )
+		# The same number of rank sets on every frame.
+		self.assertEqual( len( rankSets ), 1 )
+
+	@staticmethod
+	def __channels( fileName ) :
+
+		import OpenImageIO
+		image = OpenImageIO.ImageInput.open( fileName )
+		try :
+			return list( image.spec().channelnames )
+		finally :
+			image.close()
+
+	def testRefusesToOverwrite( self ) :
+
+		script, shot, output = self.__script( numFrames = 3 )
+		with script.context() :
+			script["dispatcher"]["task"].execute()
+
+		existing = output / "objectId.{}.exr".format( self.firstFrame + 1 )
+		stamp = os.stat( existing ).st_mtime_ns
+		with script.context() :
+			with self.assertRaisesRegex( Exception, "already exists" ) :
+				script["dispatcher"]["task"].execute()
+		self.assertEqual( os.stat( existing ).st_mtime_ns, stamp )
+
+		script["writer"]["overwrite"].setValue( True )
+		with script.context() :
+			script["dispatcher"]["task"].execute()
+		self.assertNotEqual( os.stat( existing ).st_mtime_ns, stamp )
+
+	def testExecuteOneFrame( self ) :
+
+		script, shot, output = self.__script( numFrames = 3 )
+		script["writer"]["cryptomatteFileName"].setValue( "" )
+		with self.frameContext( script, self.firstFrame + 2 ) :
+			script["writer"]["task"].execute()
+		self.assertEqual( sorted( os.listdir( output ) ), [ "objectId.{}.exr".format( self.firstFrame + 2 ) ] )
+
+	def testFixedRankSets( self ) :
+
+		script, shot, output = self.__script( numFrames = 2 )
+		script["writer"]["rankSets"].setValue( 5 )
+		with script.context() :
+			script["dispatcher"]["task"].execute()
+		channels = self.__channels( str( output / "cryptomatte.{}.exr".format( self.firstFrame ) ) )
+		self.assertEqual( len( [ c for c in channels if c.startswith( "CryptoObject" ) and c.endswith( ".R" ) ] ), 5 )
+
+	def testHash( self ) :
+
+		script, shot, output = self.__script( numFrames = 3 )
+		writer = script["writer"]
+		with self.frameContext( script, self.firstFrame ) :
+			h1 = writer["task"].hash()
+		with self.frameContext( script, self.firstFrame + 1 ) :
+			self.assertNotEqual( writer["task"].hash(), h1 )
+
+		for name, value in [
+			( "fileName", "/tmp/other.####.exr" ), ( "cryptomatteFileName", "" ), ( "cryptomatteLayer", "uCryptoObject" ),
+			( "extraAlphaChannels", True ), ( "rankSets", 4 ), ( "overwrite", True ),
+		] :
+			original = writer[name].getValue()
+			writer[name].setValue( value )
+			with self.frameContext( script, self.firstFrame ) :
+				self.assertNotEqual( writer["task"].hash(), h1, name )
+			writer[name].setValue( original )
+
+		# Nothing to write, nothing to execute.
+		writer["fileName"].setValue( "" )
+		writer["cryptomatteFileName"].setValue( "" )
+		with self.frameContext( script, self.firstFrame ) :
+			self.assertEqual( writer["task"].hash(), IECore.MurmurHash() )
+
+	def testFileNamesMustDifferPerFrame( self ) :
+
+		script, shot, output = self.__script( numFrames = 2 )
+		script["writer"]["fileName"].setValue( str( output / "objectId.exr" ) )
+		with script.context() :
+			with self.assertRaisesRegex( Exception, "####" ) :
+				script["dispatcher"]["task"].execute()
+		self.assertFalse( output.exists() and os.listdir( output ) )
+
+	def testWritesSegmentMasks( self ) :
+
+		# Stage 2 alone (no tracking) : layer names are per frame.
+		script, shot, output = self.__script( numFrames = 1 )
+		script["writer"]["in"].setInput( script["segment"]["masks"] )
+		with script.context() :
+			script["dispatcher"]["task"].execute()
+		names = mattefilter.layer_names( str( output / "objectId.{}.exr".format( self.firstFrame ) ) )
+		self.assertEqual( len( names ), len( shot.gt_masks( self.firstFrame ) ) )
+
+if __name__ == "__main__" :
+	unittest.main()
