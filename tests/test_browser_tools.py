@@ -124,6 +124,9 @@ def session(tools) -> dict:
 
 
 def test_prompt_test_bench(page, tools, artifacts_dir):
+    page.goto(f"{tools['url']}/")
+    page.wait_for_function("() => document.querySelector('#models').innerText.includes('synthetic')")
+    assert page.locator("a.card").count() == 2 and "Plates:" in page.inner_text("#roots")
     shot = urllib.parse.quote(PNG_SHOT)
     page.goto(f"{tools['url']}/bench#shot={shot}&frame=1006")
     wait_shots(page)

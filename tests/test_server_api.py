@@ -458,3 +458,32 @@ def test_autoseg_serve_command(plates, tmp_path):
         capture_output=True, text=True, env=environment, timeout=120,
     )
     assert bad.returncode != 0 and "Plate root" in bad.stderr
+
+
+def test_copied_gaffer_plug_values_fit_the_nodes(client, tmp_path):
+    """Every plug the bench's "Copy Gaffer plugs" names exists on the node and
+    takes the value (checked on the Gaffer stand-in, in a separate process)."""
+    import pathlib
+    import subprocess
+    import sys
+
+    _track_two_objects(client)
+    client.post("/api/prompts/save", {"shot": PNG_SHOT})
+    values = client.post("/api/settings", {"shot": PNG_SHOT, "prompt": "person, car", "discard_min_others": 3, "merge_sim": 0.7})["gaffer"]
+    assert set(values) == {"Detect", "Segment", "Track"}
+    root = pathlib.Path(__file__).resolve().parents[1]
+    script = """
+import json, sys
+import GafferSegmentation
+values = json.loads(sys.argv[1])
+for node_name, plugs in values.items():
+    node = getattr(GafferSegmentation, node_name)()
+    for plug, value in plugs.items():
+        node[plug].setValue(value)
+        got = node[plug].getValue()
+        assert got == value or abs(got - value) < 1e-6, (node_name, plug, got, value)
+print("ok")
+"""
+    environment = {"PYTHONPATH": f"{root / 'tests' / 'gaffer_standin'}:{root / 'python'}", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", script, json.dumps(values)], capture_output=True, text=True, env=environment, timeout=120)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr

@@ -269,14 +269,23 @@ def copy_settings(prompt: str, settings: dict[str, Any], shot: ShotInfo | None, 
     if (output / PROMPT_FILE).is_file():
         arguments += ["--prompts", str(output / PROMPT_FILE)]
     arguments += ["--output", str(output)]
-    gaffer = {
-        "Detect": {"prompt": text, "boxThreshold": settings["box_threshold"], "textThreshold": settings["text_threshold"]},
+    # Plug values of the Gaffer nodes (python/GafferSegmentation).
+    gaffer: dict[str, dict[str, Any]] = {
+        "Detect": {
+            "prompt": text,
+            "boxThreshold": settings["box_threshold"],
+            "textThreshold": settings["text_threshold"],
+            "workingResolution": app.library.max_size,
+        },
         "Segment": {
             "discardSimilarity": settings["discard_sim"],
-            "discardMinOthers": settings["discard_min_others"],
+            "discardOverlaps": settings["discard_min_others"],
             "mergeSimilarity": settings["merge_sim"],
+            "perClass": settings["per_class"],
         },
     }
+    if (output / PROMPT_FILE).is_file():
+        gaffer["Track"] = {"promptFile": str(output / PROMPT_FILE)}
     return {"autoseg": " ".join(shlex.quote(a) for a in arguments), "arguments": arguments, "gaffer": gaffer}
 
 

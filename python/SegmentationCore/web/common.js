@@ -168,6 +168,7 @@ const Tools = (() => {
 		const width = context.measureText(text).width + 6 * scale;
 		const height = 16 * scale;
 		const top = Math.max(0, y - height);
+		x = Math.max(0, Math.min(x, context.canvas.width - width));  // keep it on the frame
 		context.fillStyle = colour;
 		context.fillRect(x, top, width, height);
 		context.fillStyle = "#111";

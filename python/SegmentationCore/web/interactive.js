@@ -191,13 +191,13 @@
 			const points = obj.keyframes[frame] || [];
 			const active = obj.id === state.active;
 			for (const [x, y, label] of points) {
-				const radius = (active ? 6 : 4.5) * scale;
+				const radius = (active ? 6.5 : 5) * scale;
 				context.beginPath();
 				context.arc(x, y, radius, 0, Math.PI * 2);
 				context.fillStyle = label ? "#35c46a" : "#ff4d4d";
 				context.fill();
-				context.lineWidth = 2 * scale;
-				context.strokeStyle = active ? "#ffffff" : obj.colour;
+				context.lineWidth = (active ? 2.5 : 1.5) * scale;
+				context.strokeStyle = active ? "#ffffff" : "#dddddd";
 				context.stroke();
 				context.beginPath();
 				context.strokeStyle = "#111";
