@@ -289,6 +289,33 @@ def test_a_busy_shot_refuses_edits(server, client):
     assert job.wait(10) and job.state == "done"
 
 
+def test_requests_needing_the_models_do_not_hang_behind_tracking(server, client):
+    """While a tracking job holds the models, model calls from other shots
+    are refused at once (409) instead of waiting for it."""
+    import time
+
+    client.post("/api/object/add", {"shot": EXR_SHOT})
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(context):
+        with server.app.backends.use(job=f"tracking shot {PNG_SHOT}"):
+            holding.set()
+            release.wait(30)
+
+    job = server.app.jobs.start("track", PNG_SHOT, hold)
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        refused = client.post("/api/click", {"shot": EXR_SHOT, "object": 1, "frame": 1001, "x": 5, "y": 5}, expect=409)
+        assert "busy with tracking shot" in refused["error"] and time.monotonic() - started < 5
+        client.post("/api/detect", {"shot": EXR_SHOT, "frame": 1001, "prompt": "car"}, expect=409)
+        assert client.get("/api/frame", shot=EXR_SHOT, frame=1001)[0] == 200  # previews need no model
+    finally:
+        release.set()
+    assert job.wait(10)
+    client.post("/api/detect", {"shot": EXR_SHOT, "frame": 1001, "prompt": "car"})
+
+
 def test_jobs_can_be_cancelled(server, client):
     started = threading.Event()
 

@@ -194,7 +194,7 @@ class ToolsApp:
         if cached is None:
             cached = imaging.frame_preview(context.frames.image(context.frame), image_format)
             with self._lock:
-                if len(self._preview_cache) > 64:
+                if len(self._preview_cache) > 32:
                     self._preview_cache.pop(next(iter(self._preview_cache)))
                 self._preview_cache[key] = cached
         data, content_type = cached

@@ -11,17 +11,22 @@ with a clear message.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import pathlib
 import threading
 from typing import Any, Sequence
 
-from ..errors import ModelFolderError
+from ..errors import ModelFolderError, SegmentationError
 from ..protocols import Detector, FrameSource, ImageSegmenter, VideoTracker
 from .shots import ShotInfo
 
 SYNTHETIC = "synthetic"
+
+
+class ModelsBusy(SegmentationError):
+    """The models are held by a long-running job (answered with HTTP 409)."""
 
 
 @dataclasses.dataclass
@@ -41,13 +46,16 @@ class Backends:
     core, and ONNX Runtime sessions plus the SAM2 feature cache are shared.
     """
 
+    busy_with: str | None = None  # the job holding the models for a long time (tracking)
+
     def __init__(
         self,
         models: Sequence[str] | None = None,
         providers: str | Sequence[str] | None = None,
         synthetic_faults="none",
     ):
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # one model call at a time
+        self._load_lock = threading.Lock()  # loading models (not held while they run)
         self.providers = providers
         self.synthetic_faults = synthetic_faults
         self.synthetic = False
@@ -79,6 +87,25 @@ class Backends:
         else:
             raise ModelFolderError(f"{folder}: unknown model kind {kind!r}; expected a sam2 or groundingdino export")
 
+    @contextlib.contextmanager
+    def use(self, job: str | None = None):
+        """Hold the models for one call. While a long job (``job`` given, e.g.
+        tracking) holds them, other callers are refused at once with
+        :class:`ModelsBusy` instead of waiting minutes for a web request."""
+        if not self.lock.acquire(blocking=False):
+            busy = self.busy_with
+            if busy is not None:
+                raise ModelsBusy(f"The models are busy with {busy}; try again when it has finished (or cancel it)")
+            self.lock.acquire()
+        previous = self.busy_with
+        if job is not None:
+            self.busy_with = job
+        try:
+            yield
+        finally:
+            self.busy_with = previous
+            self.lock.release()
+
     def describe(self) -> dict[str, Any]:
         return {
             "synthetic": self.synthetic,
@@ -90,7 +117,7 @@ class Backends:
         }
 
     def onnx_set(self) -> BackendSet:
-        with self.lock:
+        with self._load_lock:
             if self._onnx is None:
                 detector = segmenter = tracker = None
                 if self.gdino_dir is not None:
@@ -109,7 +136,7 @@ class Backends:
         if not spec_path.is_file():
             return None
         key = f"{shot.id}@{frames.size}"
-        with self.lock:
+        with self._load_lock:
             existing = self._synthetic_sets.get(key)
             if existing is None:
                 from .. import synthetic

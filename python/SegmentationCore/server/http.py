@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import socket
 import sys
 import traceback
 import urllib.parse
@@ -26,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 from ..errors import OutputError, PlateError, PromptError, SegmentationError
+from .backends import ModelsBusy
 from .paths import PathOutsideRootError
 
 MAX_BODY = 32 * 1024 * 1024
@@ -80,7 +82,7 @@ def _error_status(error: Exception) -> int:
         return HTTPStatus.FORBIDDEN
     if isinstance(error, (FileNotFoundError, KeyError)):
         return HTTPStatus.NOT_FOUND
-    if isinstance(error, OutputError):
+    if isinstance(error, (OutputError, ModelsBusy)):
         return HTTPStatus.CONFLICT
     if isinstance(error, (PlateError, PromptError, SegmentationError, ValueError)):
         return HTTPStatus.BAD_REQUEST
@@ -94,6 +96,8 @@ class ToolServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], routes: dict[tuple[str, str], Route], prefix_routes: list[tuple[str, str, Route]], quiet: bool = False):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         self.routes = routes
         self.prefix_routes = prefix_routes
         self.quiet = quiet

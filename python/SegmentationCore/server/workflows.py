@@ -120,16 +120,25 @@ def _groundingdino_raw(detector, frames, frame: int, phrases: Sequence[str]):
     return logits[0], boxes[0], prompt, letterbox
 
 
+# Entries kept per kind: raw detector outputs are ~1 MB, box masks
+# (N, H, W) float32 can be tens of MB at 1024 pixels.
+CACHE_LIMITS = {"gdino-raw": 32, "detect": 256, "boxes": 6}
+
+
 def _cached(context: ShotContext, key: tuple, compute):
+    """``compute()`` once per ``key`` (``key[0]`` is its kind), least recently
+    used entries dropped beyond :data:`CACHE_LIMITS`."""
     cache = context.app._detections_cache
     with context.app._lock:
         if key in cache:
+            cache[key] = cache.pop(key)  # most recently used last
             return cache[key]
     value = compute()
     with context.app._lock:
-        if len(cache) > 256:
-            cache.pop(next(iter(cache)))
         cache[key] = value
+        same_kind = [k for k in cache if k[0] == key[0]]
+        for old in same_kind[: max(0, len(same_kind) - CACHE_LIMITS[key[0]])]:
+            del cache[old]
     return value
 
 
@@ -142,7 +151,7 @@ def _raw_detections(context: ShotContext, phrases: Sequence[str], settings: dict
         from ..groundingdino.postprocess import detections_from_outputs
 
         def compute_raw():
-            with context.app.backends.lock:
+            with context.app.backends.use():
                 return _groundingdino_raw(detector, context.frames, context.frame, phrases)
 
         logits, boxes, prompt, letterbox = _cached(context, ("gdino-raw",) + base, compute_raw)
@@ -156,7 +165,7 @@ def _raw_detections(context: ShotContext, phrases: Sequence[str], settings: dict
         )
 
     def compute():
-        with context.app.backends.lock:
+        with context.app.backends.use():
             return detector.detect(context.frames, context.frame, list(phrases))
 
     everything = _cached(context, ("detect",) + base, compute)
@@ -192,7 +201,7 @@ def _box_masks(context: ShotContext, detections: Detections) -> np.ndarray:
     def compute() -> np.ndarray:
         if not boxes:
             return np.zeros((0,) + tuple(context.frames.size), np.float32)
-        with context.app.backends.lock:
+        with context.app.backends.use():
             result = segmenter.segment(context.frames, context.frame, [Prompt(box=box) for box in detections.boxes])
         return np.asarray(result.probabilities, np.float32)
 
@@ -316,7 +325,7 @@ def click_masks(context: ShotContext, session: ShotSession, frame: int, object_i
                 missing.append((object_id, key, clicks))
     if missing:
         segmenter = context.model("segmenter")
-        with context.app.backends.lock:
+        with context.app.backends.use():
             result = segmenter.segment(context.frames, frame, [click_prompt(clicks) for _, _, clicks in missing])
         with session.lock:
             for (object_id, key, _), probabilities in zip(missing, result.probabilities):
@@ -443,7 +452,7 @@ def track(context: ShotContext, session: ShotSession, params, job: "JobContext")
     try:
         cache = MaskCache(tuple(context.frames.size), directory=folder)
         layer_ids = interactive.register_layers(cache, prompt_set)
-        with context.app.backends.lock:
+        with context.app.backends.use(job=f"tracking shot {context.shot.id}"):
             keyframes = interactive.keyframe_prompts(prompt_set, layer_ids, context.frames, segmenter)
             job.progress(0, total, "tracking forward")
             track_shot(tracker, context.frames, cache, None, params, keyframes=keyframes, on_window=on_window)
