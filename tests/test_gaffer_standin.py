@@ -1,0 +1,181 @@
+"""The Gaffer stand-in keeps the Gaffer behaviours the node tests rely on.
+
+Each test states a behaviour of the real Gaffer (see GafferHQ/gaffer's own
+tests: ComputeNodeTest, StringPlugTest, ArrayPlugTest, BoxTest,
+ReferenceTest, LocalDispatcherTest, GafferTest.TestCase) and checks the
+stand-in has it, so a stand-in bug cannot make the node tests pass for the
+wrong reason."""
+
+import pathlib
+import sys
+import unittest
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+_STANDIN = str(ROOT / "tests" / "gaffer_standin")
+if _STANDIN not in sys.path:
+    sys.path.insert(0, _STANDIN)
+
+import Gaffer  # noqa: E402
+import GafferDispatch  # noqa: E402
+import GafferTest  # noqa: E402
+import IECore  # noqa: E402
+
+
+class _Add(Gaffer.ComputeNode):
+
+    computes = 0
+
+    def __init__(self, name="Add"):
+        Gaffer.ComputeNode.__init__(self, name)
+        self["op1"] = Gaffer.IntPlug()
+        self["op2"] = Gaffer.IntPlug()
+        self["sum"] = Gaffer.IntPlug(direction=Gaffer.Plug.Direction.Out)
+
+    def affects(self, input):
+        outputs = Gaffer.ComputeNode.affects(self, input)
+        if input.getName() in ("op1", "op2"):
+            outputs.append(self["sum"])
+        return outputs
+
+    def hash(self, output, context, h):
+        self["op1"].hash(h)
+        self["op2"].hash(h)
+
+    def compute(self, output, context):
+        assert output.settable() and not self["op1"].settable()
+        _Add.computes += 1
+        output.setValue(self["op1"].getValue() + self["op2"].getValue())
+
+
+IECore.registerRunTimeTyped(_Add, typeName="StandinTest::Add")
+
+
+def setup_function():
+    Gaffer.ValuePlug.clearCache()
+    _Add.computes = 0
+
+
+def test_compute_is_cached_by_hash_across_contexts():
+    node = _Add()
+    node["op1"].setValue(2)
+    node["op2"].setValue(3)
+    for frame in (1, 2, 3):
+        context = Gaffer.Context()
+        context.setFrame(frame)
+        with context:
+            assert node["sum"].getValue() == 5
+    assert _Add.computes == 1
+    node["op2"].setValue(4)
+    assert node["sum"].getValue() == 6 and _Add.computes == 2
+
+
+def test_dirty_propagation_follows_connections_and_affects():
+    a, b = _Add("a"), _Add("b")
+    b["op1"].setInput(a["sum"])
+    dirtied = GafferTest.CapturingSlot(a.plugDirtiedSignal(), b.plugDirtiedSignal())
+    a["op2"].setValue(1)
+    assert {p.fullName() for (p,) in dirtied} == {"a.op2", "a.sum", "b.op1", "b.sum"}
+
+
+def test_output_plugs_are_only_settable_while_computing():
+    node = _Add()
+    with pytest.raises(IECore.Exception):
+        node["sum"].setValue(1)
+
+
+def test_string_substitutions_in_values_and_hashes():
+    plug = Gaffer.StringPlug(defaultValue="/plates/a.####.exr")
+    hashes = set()
+    for frame in (1, 12):
+        context = Gaffer.Context()
+        context.setFrame(frame)
+        with context:
+            assert plug.getValue() == "/plates/a.%04d.exr" % frame
+            hashes.add(plug.hash())
+    assert len(hashes) == 2
+
+
+def test_array_plug_grows_and_serialises():
+    script = Gaffer.ScriptNode()
+    script["n"] = GafferDispatch.TaskNode()
+    script["m"] = GafferDispatch.TaskNode()
+    script["n"]["preTasks"][0].setInput(script["m"]["task"])
+    assert len(script["n"]["preTasks"]) == 2
+    script2 = Gaffer.ScriptNode()
+    script2.execute(script.serialise())
+    assert len(script2["n"]["preTasks"]) == 2
+    assert script2["n"]["preTasks"][0].getInput().isSame(script2["m"]["task"])
+
+
+def test_box_export_and_reference_load(tmp_path):
+    script = Gaffer.ScriptNode()
+    script["box"] = Gaffer.Box()
+    script["box"]["add"] = _Add()
+    plug = Gaffer.PlugAlgo.promote(script["box"]["add"]["op1"])
+    plug.setValue(7)
+    plug.resetDefault()
+    Gaffer.PlugAlgo.promote(script["box"]["add"]["sum"])
+    script["box"].exportForReference(tmp_path / "add.grf")
+
+    script["reference"] = Gaffer.Reference()
+    script["reference"].load(tmp_path / "add.grf")
+    assert script["reference"]["op1"].getValue() == 7
+    assert script["reference"]["sum"].getValue() == 7
+    assert not script["reference"]["op1"].getFlags(Gaffer.Plug.Flags.Dynamic)
+    serialised = script.serialise()
+    assert ".load(" in serialised and "StandinTest" not in serialised.split("reference")[-1]
+
+
+def test_test_case_fails_on_warnings():
+    class T(GafferTest.TestCase):
+        def test(self):
+            IECore.msg(IECore.Msg.Level.Warning, "test", "something is wrong")
+
+    result = unittest.TestResult()
+    unittest.defaultTestLoader.loadTestsFromTestCase(T).run(result)
+    assert len(result.failures) == 1 and "something is wrong" in result.failures[0][1]
+
+
+class _Writer(GafferDispatch.TaskNode):
+
+    def __init__(self, name="Writer", sequence=False):
+        GafferDispatch.TaskNode.__init__(self, name)
+        self.sequence = sequence
+        self.calls = []
+
+    def hash(self, context):
+        h = GafferDispatch.TaskNode.hash(self, context)
+        h.append(context.getFrame())
+        return h
+
+    def execute(self):
+        self.calls.append([Gaffer.Context.current().getFrame()])
+
+    def executeSequence(self, frames):
+        if not self.sequence:
+            GafferDispatch.TaskNode.executeSequence(self, frames)
+        else:
+            self.calls.append(list(frames))
+
+    def requiresSequenceExecution(self):
+        return self.sequence
+
+
+IECore.registerRunTimeTyped(_Writer, typeName="StandinTest::Writer")
+
+
+@pytest.mark.parametrize("sequence", [False, True])
+def test_local_dispatcher_frame_ranges(tmp_path, sequence):
+    script = Gaffer.ScriptNode()
+    script["writer"] = _Writer(sequence=sequence)
+    script["dispatcher"] = GafferDispatch.LocalDispatcher(jobPool=GafferDispatch.LocalDispatcher.JobPool())
+    script["dispatcher"]["jobsDirectory"].setValue(str(tmp_path))
+    script["dispatcher"]["framesMode"].setValue(GafferDispatch.Dispatcher.FramesMode.CustomRange)
+    script["dispatcher"]["frameRange"].setValue("2-6x2")
+    script["dispatcher"]["tasks"][0].setInput(script["writer"]["task"])
+    script["dispatcher"]["task"].execute()
+    expected = [[2.0, 4.0, 6.0]] if sequence else [[2.0], [4.0], [6.0]]
+    assert script["writer"].calls == expected
+    assert list(tmp_path.glob("*/*.gfr"))
