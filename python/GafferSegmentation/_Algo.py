@@ -113,14 +113,14 @@ def imageToArray( image ) :
 	height = display.max().y - display.min().y + 1
 	width = display.max().x - display.min().x + 1
 	if width <= 0 or height <= 0 :
-		raise ValueError( "the image is empty" )
+		raise ValueError( "the input image is empty : connect the plate to `in`" )
 
 	names = list( image.keys() )
 	rgb = [ n for n in ( "R", "G", "B" ) if n in names ]
 	if not rgb :
 		rgb = [ n for n in ( "Y", "A" ) if n in names ][:1] or names[:1]
 	if not rgb :
-		raise ValueError( "the image has no channels" )
+		raise ValueError( "the input image has no channels" )
 	while len( rgb ) < 3 :
 		rgb.append( rgb[-1] )
 

@@ -51,7 +51,7 @@ class NodeMenuTest( GafferUITest.TestCase ) :
 
 		# Run the extension's gui startup files as `gaffer gui` does.
 		startup = os.path.normpath( os.path.join( os.path.dirname( GafferSegmentation.__file__ ), "..", "..", "startup" ) )
-		application = Gaffer.ApplicationRoot( "testApplication" )
+		application = Gaffer.ApplicationRoot()
 		IECore.loadConfig(
 			IECore.SearchPath( [ startup ] ), { "application" : application },
 			raiseExceptions = True, subdirectory = "gui"
