@@ -142,5 +142,11 @@ class DetectTest( GafferSegmentationTest.SegmentationTestCase ) :
 			with self.assertRaisesRegex( Gaffer.ProcessException, "No model folder" ) :
 				script["detect"]["detections"].getValue()
 
+	def testNoInputIsAnError( self ) :
+
+		node = GafferSegmentation.Detect()
+		with self.assertRaisesRegex( Gaffer.ProcessException, "connect the plate to `in`" ) :
+			node["detections"].getValue()
+
 if __name__ == "__main__" :
 	unittest.main()

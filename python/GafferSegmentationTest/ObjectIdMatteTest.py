@@ -166,6 +166,10 @@ class ObjectIdMatteTest( GafferSegmentationTest.SegmentationTestCase ) :
 		with self.__context( 1002 ) :
 			self.assertNotEqual( preview.hash(), h1 )
 
+		# The choice of names does not change the file's list of names.
+		self.assertHashUnchanged( node["layerNames"], node["names"], "/car", context )
+		self.assertHashUnchanged( node["layerNames"], node["outputChannel"], "R", context )
+
 	def testWithoutGafferML( self ) :
 
 		with unittest.mock.patch.object( GafferSegmentation._ImageShell, "GafferML", None ) :
