@@ -89,13 +89,13 @@ class Detect( Gaffer.ComputeNode ) :
 			return
 
 		phrases = parse_text_prompt( self["prompt"].getValue() )
+		# The input first : its errors are cheaper to find than loading a model.
+		frames, imageSize = _Algo.readWorkingFrame(
+			self["in"], self["workingResolution"].getValue(), self["colorSpace"].getValue(), context
+		)
 		detector = _Models.detector(
 			self["model"].getValue(), self["providers"].getValue(),
 			self["boxThreshold"].getValue(), self["textThreshold"].getValue()
-		)
-
-		frames, imageSize = _Algo.readWorkingFrame(
-			self["in"], self["workingResolution"].getValue(), self["colorSpace"].getValue(), context
 		)
 		detections = detector.detect( frames, frames.frame_numbers[0], phrases )
 		output.setValue( _Algo.detectionsToData( detections, frames.size, imageSize, phrases ) )

@@ -104,10 +104,10 @@ class Segment( ImageShellNode ) :
 			ImageShellNode.compute( self, output, context )
 			return
 
-		segmenter, tracker = _Models.sam2( self["model"].getValue(), self["providers"].getValue() )
 		frames, imageSize = _Algo.readWorkingFrame(
 			self["in"], self["workingResolution"].getValue(), self["colorSpace"].getValue(), context
 		)
+		segmenter, tracker = _Models.sam2( self["model"].getValue(), self["providers"].getValue() )
 		detections = _Algo.dataToDetections( self["detections"].getValue(), frames.size )
 		result = stage2.segment_frame(
 			segmenter, frames, frames.frame_numbers[0], detections, self.__params()
