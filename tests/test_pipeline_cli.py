@@ -195,6 +195,20 @@ def test_model_folder_errors(plate, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_models_are_found_on_the_search_path(plate, tmp_path, monkeypatch):
+    from SegmentationCore import runtime
+
+    monkeypatch.setattr(runtime, "model_search_paths", lambda: [tmp_path / "models"])
+    base = ("run", plate / "shot.####.exr", "--output", tmp_path / "out", "--progress", "none")
+    code, _, err = autoseg(*base)
+    assert code == ModelFolderError.exit_code and "no groundingdino model found" in err and "--detector" in err
+    for name in ("gdino_a", "gdino_b"):
+        (tmp_path / "models" / name).mkdir(parents=True)
+        (tmp_path / "models" / name / "manifest.json").write_text(json.dumps({"kind": "groundingdino", "format": 1}))
+    code, _, err = autoseg(*base)
+    assert code == ModelFolderError.exit_code and "several groundingdino models" in err
+
+
 def test_existing_results_of_another_run_are_not_overwritten(plate, tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out/shot.crypto.1004.exr").write_bytes(b"someone else's")

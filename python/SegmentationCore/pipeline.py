@@ -103,6 +103,27 @@ def find_model_folders(models: str | os.PathLike | None) -> dict[str, pathlib.Pa
     return found
 
 
+def _search_model(kind: str, option: str) -> pathlib.Path:
+    """The one model folder of ``kind`` on the model search path
+    (``SEGMENTATION_MODEL_PATHS``, then the repository's ``onnx_models/``)."""
+    found = []
+    for root in runtime.model_search_paths():
+        if not root.is_dir():
+            continue
+        for folder in sorted(p for p in root.iterdir() if (p / runtime.MANIFEST_NAME).is_file()):
+            try:
+                if json.loads((folder / runtime.MANIFEST_NAME).read_text()).get("kind") == kind:
+                    found.append(folder)
+            except (OSError, ValueError):
+                continue
+    searched = ", ".join(str(p) for p in runtime.model_search_paths())
+    if not found:
+        raise ModelFolderError(f"no {kind} model found (searched {searched}); export one or give --models DIR / {option} FOLDER")
+    if len(found) > 1:
+        raise ModelFolderError(f"several {kind} models found ({', '.join(str(f) for f in found)}); choose one with {option} FOLDER")
+    return found[0]
+
+
 class Backends:
     """Loads each backend once, on first use (stages only load what they need)."""
 
@@ -116,16 +137,17 @@ class Backends:
 
     def model_folder(self, kind: str) -> pathlib.Path:
         explicit = self.config.sam2_model if kind == "sam2" else self.config.detector_model
+        option = "--sam2" if kind == "sam2" else "--detector"
         if explicit:
             folder = runtime.find_model(explicit)
-        else:
+        elif self.config.models:
             if self._folders is None:
                 self._folders = find_model_folders(self.config.models)
             if kind not in self._folders:
-                option = "--sam2" if kind == "sam2" else "--detector"
-                where = f" in {self.config.models}" if self.config.models else ""
-                raise ModelFolderError(f"no {kind} model folder{where}; give one with --models DIR or {option} FOLDER")
+                raise ModelFolderError(f"no {kind} model folder in {self.config.models}; give one with --models DIR or {option} FOLDER")
             folder = self._folders[kind]
+        else:
+            folder = _search_model(kind, option)
         runtime.load_manifest(folder, kind)  # validates kind, format, files
         return folder
 

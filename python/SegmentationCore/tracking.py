@@ -435,10 +435,12 @@ def run_pass(
         cache.add_layers(matches.new_layers)
         prompts = build_prompts(cache, frame, matches, params, overrides)
         window = track_window(tracker, frames, cache, frame, prompts, direction, params)
-        result.windows.append(window)
-        result.matches.append(matches)
         if on_window is not None:
             on_window(index, len(schedule), matches, window)
+        # keep the decisions, not the stage-2 pixels: memory must not grow with the shot
+        matches.stage2 = None
+        result.windows.append(window)
+        result.matches.append(matches)
     return result
 
 
