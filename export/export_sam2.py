@@ -69,13 +69,16 @@ def export(
     force: bool = False,
     verify: bool = True,
     parity_limit: float = DEFAULT_PARITY_LIMIT,
+    fused_roles: tuple[str, ...] | None = None,
     log: Callable[[str], None] = print,
 ) -> pathlib.Path:
     """Export one SAM2 config into the model folder ``output``; returns it.
 
     Exactly one of ``checkpoint`` (official ``.pt`` file) or
     ``random_weights=True`` (the config's random initialisation from
-    ``seed``, for tests) must be given.
+    ``seed``, for tests) must be given. ``fused_roles`` names the graphs
+    whose attention becomes ONNX Runtime's fused MultiHeadAttention kernel
+    (default: mask decoder and memory attention; ``()`` for plain ONNX ops).
     """
     import numpy as np
 
@@ -101,6 +104,11 @@ def export(
     import sam2_graphs
     import sam2_parity
 
+    fused_roles = tuple(sam2_graphs.DEFAULT_FUSED_ROLES if fused_roles is None else fused_roles)
+    unknown = [role for role in fused_roles if role not in sam2_graphs.GRAPH_FILES]
+    if unknown:
+        raise ExportError(f"unknown graph(s) {unknown} for fused attention; choose from {list(sam2_graphs.GRAPH_FILES)}")
+
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
     umask = os.umask(0)
@@ -110,7 +118,7 @@ def export(
         files = {}
         for role, filename in sam2_graphs.GRAPH_FILES.items():
             t0 = time.time()
-            sam2_graphs.export_graph(model, role, staging / filename)
+            sam2_graphs.export_graph(model, role, staging / filename, fused=role in fused_roles)
             files[role] = filename
             log(f"  exported {filename} ({(staging / filename).stat().st_size / 1e6:.1f} MB, {time.time() - t0:.1f} s)")
         constants = sam2_model.model_constants(model)
@@ -146,6 +154,7 @@ def export(
             "random_weights": bool(random_weights),
             "seed": int(seed) if random_weights else None,
             "opset": sam2_graphs.OPSET,
+            "fused_attention": list(fused_roles),
             "versions": export_common.package_versions("torch", "sam2", "onnx", "onnxruntime", "numpy"),
             "parity": parity,
             "parity_inputs": "synthetic image; SAM2 code paths (forward_image, prompt encoder + predict_masks, "
@@ -174,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", help="model folder to write (default: onnx_models/<config>[-random])")
     parser.add_argument("--seed", type=int, default=0, help="seed of --random-weights (default 0)")
     parser.add_argument("--force", action="store_true", help="replace an existing non-empty output folder")
+    parser.add_argument("--plain-attention", action="store_true",
+                        help="export attention as plain ONNX ops (for TensorRT) instead of ONNX Runtime's fused kernel")
     parser.add_argument("--skip-parity", action="store_true", help="do not compare ONNX Runtime with PyTorch")
     parser.add_argument("--parity-limit", type=float, default=DEFAULT_PARITY_LIMIT,
                         help=f"fail if any graph differs from PyTorch by more than this (default {DEFAULT_PARITY_LIMIT:g})")
@@ -197,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             force=args.force,
             verify=not args.skip_parity,
             parity_limit=args.parity_limit,
+            fused_roles=() if args.plain_attention else None,
         )
     except (ExportError, sam2_model.ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
