@@ -267,11 +267,12 @@ def export(
             ),
             "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
-        export_common.write_manifest(staging, manifest)
+        manifest_path = export_common.write_manifest(staging, manifest)
         del model
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp made it private
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp / mkstemp made these private
+        os.chmod(manifest_path, 0o666 & ~umask)
         _publish(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
