@@ -167,7 +167,9 @@ def resolve_prompt(
     part = None
     if region is not None:
         inside = {k: np.count_nonzero(binary[k] & region) for k in binary}
-        whole = [k for k in binary if areas[k] and inside[k] / areas[k] >= 0.6]
+        whole = [k for k in binary if areas[k] and inside[k] / areas[k] >= (0.6 if prompt.mask is None else 0.5)]
+        if prompt.box is not None and prompt.mask is None and len(whole) > 1:
+            whole = _best_fit(prompt.box, whole, binary)
         if not whole and inside:
             best = max(inside, key=inside.get)
             if inside[best] > 0:
@@ -185,6 +187,28 @@ def resolve_prompt(
         if part is not None and any(label > 0 for label in prompt.point_labels) and whole:
             part = None
     return sorted(whole), part
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _best_fit(box: np.ndarray, candidates: list[int], binary: Mapping[int, np.ndarray]) -> list[int]:
+    """Like SAM, a box means the object (or group) whose extent it fits best:
+    a box around one person that also holds a smaller person in front gives
+    the one person; a box spanning two neighbours gives both."""
+    options = [[k] for k in candidates] + [list(candidates)]
+    best, best_iou = options[0], -1.0
+    for option in options:
+        extent = maskops.bounding_box(np.logical_or.reduce([binary[k] for k in option]))
+        score = _box_iou(np.asarray(box, np.float32), extent) if extent is not None else 0.0
+        if score > best_iou:
+            best, best_iou = option, score
+    return best
 
 
 def _fit(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
