@@ -10,9 +10,10 @@
   ``bert-base-uncased`` shape by default, or a ``config.json`` given by the
   user) and a local ``vocab.txt``. The BERT weights come from the
   GroundingDINO checkpoint, so nothing else is needed.
-* :func:`write_random_vocab` writes a small WordPiece vocabulary that keeps
-  every id the model hard-codes where ``bert-base-uncased`` has it, so a
-  random-weights model is the real architecture with a usable tokenizer.
+* :func:`gdino_vocab.write_random_vocab` (re-exported here) writes a small
+  WordPiece vocabulary that keeps every id the model hard-codes where
+  ``bert-base-uncased`` has it, so a random-weights model is the real
+  architecture with a usable tokenizer.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 
 # Layers that only matter in training: activation checkpointing.
 _EXPORT_OVERRIDES = {"use_checkpoint": False, "use_transformer_ckpt": False}
+
 
 def config_names() -> list[str]:
     return list(CONFIGS)

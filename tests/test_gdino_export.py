@@ -141,6 +141,26 @@ def test_detector_end_to_end_matches_pytorch(gdino_model_dir, tiny_model):
 # -- exporting -------------------------------------------------------------
 
 
+def test_building_the_model_never_touches_the_network(tmp_path, monkeypatch):
+    """The package fetches bert-base-uncased from the hub unless its getters
+    are replaced; any connection attempt fails this test."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    vocab = gdino_build.write_random_vocab(tmp_path / "vocab.txt")
+    model = gdino_build.build_model("tiny", vocab)
+    assert model.tokenizer.convert_tokens_to_ids(["[CLS]", "[SEP]", ".", "?"]) == [101, 102, 1012, 1029]
+    assert model.specical_tokens == [101, 102, 1012, 1029]
+
+
+def test_cli_config_names_match_the_builder():
+    assert set(export_groundingdino.CONFIG_NAMES) == set(gdino_build.CONFIGS)
+
+
 def test_export_refuses_to_clobber_and_replaces_with_force_from_a_checkpoint(tmp_path, gdino_model_dir):
     """A checkpoint in the official layout ("model", "module." prefixes, the
     extra keys the official files carry) loads with weights_only and gives a
