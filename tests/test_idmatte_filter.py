@@ -37,6 +37,13 @@ def test_parse_patterns(text, expected):
         ("/*/*_0001", ["/person/person_0001", "/personal/item_0001"]),
         ("/car/car_000[0-4]", ["/car/car_0003"]),
         ("/car/car_000?", ["/car/car_0003", "/car/car_0007"]),
+        ("/car/car_000[!3]", ["/car/car_0007"]),
+        ("/car*0003", []),  # * never crosses /
+        ("/.../person_0001", ["/person/person_0001"]),  # ... spans levels
+        ("/.../*_0001", ["/person/person_0001", "/personal/item_0001"]),
+        ("/...", NAMES),
+        ("*", NAMES),
+        ("/person/person_0001/more", []),
         ("/", NAMES),
         ("/*", NAMES),
         ("/person/person_0001, /car", ["/person/person_0001", "/car/car_0003", "/car/car_0007"]),

@@ -250,3 +250,50 @@ def test_min_alpha_keeps_both_formats_identical(tmp_path):
     assert (a > 0).tolist() == [[False, False, False, True, True]]
     write("objectid", tmp_path / "all.exr", layers, min_alpha=0.0)
     assert (read("objectid", tmp_path / "all.exr")["/a/a_0001"] > 0).sum() == 4  # 1e-6 and 2**-12 kept too
+
+
+def test_cryptomatte_ranks_by_coverage_then_depth(tmp_path):
+    a = np.array([[0.5, 0.25, 0.5, 0.0]], np.float32)
+    b = np.array([[0.5, 0.75, 0.125, 0.5]], np.float32)
+    c = np.array([[0.5, 0.0, 0.5, 0.5]], np.float32)
+    layers = {"/a/a": a, "/b/b": b, "/c/c": c}
+    path = tmp_path / "ties.exr"
+    cryptomatte.write_cryptomatte(path, layers, depth_order=["/c/c", "/a/a", "/b/b"])
+    import OpenEXR
+
+    with OpenEXR.File(str(path), separate_channels=True) as exr_file:
+        planes = {name: channel.pixels for name, channel in exr_file.parts[0].channels.items()}
+    ids = [planes["CryptoObject00.R"], planes["CryptoObject00.B"], planes["CryptoObject01.R"]]
+    coverage = [planes["CryptoObject00.G"], planes["CryptoObject00.A"], planes["CryptoObject01.G"]]
+    from SegmentationCore.murmur import hash_to_float
+
+    fid = {n: hash_to_float(murmurhash3_32(n)) for n in layers}
+    # pixel 0: a three-way tie -> depth order c, a, b
+    assert [r[0, 0] for r in ids] == [fid["/c/c"], fid["/a/a"], fid["/b/b"]]
+    # pixel 1: b (0.75) before a (0.25)
+    assert [r[0, 1] for r in ids][:2] == [fid["/b/b"], fid["/a/a"]] and coverage[2][0, 1] == 0
+    # pixel 2: c and a tie at 0.5 (c is in front), then b
+    assert [r[0, 2] for r in ids] == [fid["/c/c"], fid["/a/a"], fid["/b/b"]]
+    assert [r[0, 2] for r in coverage] == [0.5, 0.5, 0.125]
+    # pixel 3: c and b tie, c in front
+    assert [r[0, 3] for r in ids][:2] == [fid["/c/c"], fid["/b/b"]]
+
+
+@pytest.mark.parametrize("depth", [2, 5, 12, 20])
+def test_rank_computation_matches_a_plain_sort(depth):
+    from SegmentationCore.idsamples import collect_samples
+
+    rng = np.random.default_rng(depth)
+    layers = {}
+    for index in range(depth):
+        alpha = rng.choice([0.0, 0.25, 0.5, 1.0, rng.uniform()], size=(6, 7)).astype(np.float32)
+        alpha[0, 0] = 0.5  # every layer in pixel 0: the deepest pixel, with ties
+        layers[f"/l/l_{index:02d}"] = alpha
+    samples = collect_samples("<test>", layers)
+    assert samples.max_samples == depth
+    ranks = cryptomatte._ranks(samples)
+    for pixel in range(42):
+        chosen = np.flatnonzero(samples.pixel == pixel)
+        alphas = samples.alpha[chosen]
+        expected = sorted(range(len(chosen)), key=lambda i: (-alphas[i], samples.layer[chosen][i]))
+        assert [int(ranks[chosen][i]) for i in expected] == list(range(len(chosen)))

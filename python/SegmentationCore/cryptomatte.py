@@ -109,30 +109,48 @@ def _check_options(path: str, rank_sets: int, layer_name: str, compression: str)
     return compression
 
 
+def _rank_table(table: np.ndarray) -> np.ndarray:
+    """Rank of every cell of ``table`` (positions, pixels) within its
+    column, by descending value, ties in position order (where a stable
+    descending sort puts it)."""
+    width = table.shape[0]
+    if width <= 16:
+        # rank at position j = positions with a larger value + earlier positions with an equal one
+        ranks = np.zeros(table.shape, dtype=np.int8)
+        for j in range(width):
+            for k in range(width):
+                if k < j:
+                    ranks[j] += table[k] >= table[j]
+                elif k > j:
+                    ranks[j] += table[k] > table[j]
+        return ranks
+    order = np.argsort(-table, axis=0, kind="stable")
+    inverse = np.empty_like(order)
+    np.put_along_axis(inverse, order, np.broadcast_to(np.arange(width)[:, None], order.shape), axis=0)
+    return inverse
+
+
 def _ranks(samples: LayerSamples) -> np.ndarray:
     """(N,) rank of every sample within its pixel, by descending alpha
-    (ties keep depth order). Only pixels with two or more samples sort."""
+    (ties keep depth order). Only pixels holding two or more samples are
+    ranked, as a (positions, pixels) table."""
     total = len(samples)
+    width = samples.max_samples
     rank = np.zeros(total, dtype=np.int32)
-    if total == 0 or samples.max_samples < 2:
+    if total == 0 or width < 2:
         return rank
     counts = samples.counts
     starts = np.zeros(counts.size, dtype=np.int64)
     np.cumsum(counts[:-1], out=starts[1:])
-    position = np.arange(total, dtype=np.int64) - starts[samples.pixel]
-    shared = counts[samples.pixel] >= 2
+    shared = np.flatnonzero(counts[samples.pixel] >= 2)
     shared_pixels = np.flatnonzero(counts >= 2)
-    row_of_pixel = np.full(counts.size, -1, dtype=np.int64)
-    row_of_pixel[shared_pixels] = np.arange(shared_pixels.size)
-    rows = row_of_pixel[samples.pixel[shared]]
-    columns = position[shared]
-    width = samples.max_samples
-    dense = np.full((shared_pixels.size, width), -1.0, dtype=np.float32)
-    dense[rows, columns] = samples.alpha[shared]
-    order = np.argsort(-dense, axis=1, kind="stable")
-    rank_of = np.empty_like(order)
-    np.put_along_axis(rank_of, order, np.arange(width)[None, :].repeat(order.shape[0], axis=0), axis=1)
-    rank[shared] = rank_of[rows, columns]
+    column_of_pixel = np.zeros(counts.size, dtype=np.int64)
+    column_of_pixel[shared_pixels] = np.arange(shared_pixels.size)
+    pixel = samples.pixel[shared]
+    cell = (shared - starts[pixel]) * shared_pixels.size + column_of_pixel[pixel]
+    table = np.full(width * shared_pixels.size, -1.0, dtype=np.float32)
+    table[cell] = samples.alpha[shared]
+    rank[shared] = _rank_table(table.reshape(width, shared_pixels.size)).reshape(-1)[cell]
     return rank
 
 
@@ -151,7 +169,10 @@ def encode_cryptomatte(
     """The bytes of a Cryptomatte file for ``layers`` (see :func:`write_cryptomatte`)."""
     path = os.fspath(path)
     compression = _check_options(path, rank_sets, layer_name, compression)
-    samples = collect_samples(path, layers, depth_order, min_alpha, shape)
+    if isinstance(layers, LayerSamples):  # collected once for both formats
+        samples = layers
+    else:
+        samples = collect_samples(path, layers, depth_order, min_alpha, shape)
     height, width = samples.height, samples.width
     float_ids = hash_to_float_array(samples.hashes)
     if len(set(float_ids.view(np.uint32).tolist())) != len(samples.names):
@@ -166,20 +187,19 @@ def encode_cryptomatte(
             "Pass rank_sets=%d (required_rank_sets over the shot) to keep them all.",
             path, lost_pixels, ranks_total, required_rank_sets(samples),
         )
-    channels: dict[str, np.ndarray] = {}
     npix = height * width
-    sample_ids = float_ids[samples.layer]
+    kept = np.flatnonzero(~dropped) if dropped.any() else slice(None)
+    target = rank[kept].astype(np.int64) * npix + samples.pixel[kept]
+    id_planes = np.zeros((ranks_total, height, width), np.float32)
+    coverage_planes = np.zeros((ranks_total, height, width), np.float32)
+    id_planes.reshape(-1)[target] = float_ids[samples.layer[kept]]
+    coverage_planes.reshape(-1)[target] = samples.alpha[kept]
+    channels: dict[str, np.ndarray] = {}
     for rank_index in range(ranks_total):
-        selected = rank == rank_index
-        pixels = samples.pixel[selected]
-        id_plane = np.zeros(npix, np.float32)
-        coverage = np.zeros(npix, np.float32)
-        id_plane[pixels] = sample_ids[selected]
-        coverage[pixels] = samples.alpha[selected]
         set_index, second = divmod(rank_index, 2)
         id_channel, coverage_channel = ("B", "A") if second else ("R", "G")
-        channels[f"{layer_name}{set_index:02d}.{id_channel}"] = id_plane.reshape(height, width)
-        channels[f"{layer_name}{set_index:02d}.{coverage_channel}"] = coverage.reshape(height, width)
+        channels[f"{layer_name}{set_index:02d}.{id_channel}"] = id_planes[rank_index]
+        channels[f"{layer_name}{set_index:02d}.{coverage_channel}"] = coverage_planes[rank_index]
 
     key = metadata_key(layer_name)
     manifest = {name: cryptomatte_hex(name) for name in samples.names}
@@ -250,8 +270,10 @@ def write_cryptomatte(
     must be the same on every frame of a shot (use the maximum of
     :func:`required_rank_sets`); pixels holding more than ``2 * rank_sets``
     layers keep the strongest and log a warning. ``depth_order`` only breaks
-    coverage ties. An existing file is an :class:`errors.OutputError` unless
-    ``overwrite``."""
+    coverage ties. ``layers`` may also be a precomputed
+    :class:`~SegmentationCore.idsamples.LayerSamples` (see
+    :func:`~SegmentationCore.objectid.write_objectid`). An existing file is an
+    :class:`errors.OutputError` unless ``overwrite``."""
     path = atomic_output.check_writable(path, overwrite)
     data = encode_cryptomatte(
         layers, rank_sets=rank_sets, layer_name=layer_name, extra_alpha_channels=extra_alpha_channels,

@@ -6,8 +6,13 @@ the previous one (plus 128, modulo 256), then deflates the result with zlib.
 A chunk whose deflated form is not smaller than the raw bytes is stored raw.
 
 Each chunk (one scan line for ZIPS) is a few whole-array numpy operations
-plus one zlib call, run on a small thread pool: numpy and zlib release the
-GIL on buffers this size, so both cores work.
+plus one deflate call, run on a small thread pool: numpy and the deflate
+libraries release the GIL on buffers this size, so both cores work.
+
+Deflate uses ISA-L (the ``isal`` package) when it is installed, else
+:mod:`zlib`. Both write standard zlib streams that any OpenEXR reader
+inflates; ISA-L is 10-20x faster on mask data at level 1 (files about 10%
+larger than zlib level 4).
 """
 
 from __future__ import annotations
@@ -19,9 +24,14 @@ from typing import Sequence
 
 import numpy as np
 
-# zlib level 4 is OpenEXR's default zip level: close to level 6's size on
-# mask data at a fraction of the time.
-DEFAULT_LEVEL = 4
+try:  # ISA-L: same zlib format, much faster
+    from isal import isal_zlib as _deflate_lib
+except ImportError:  # pragma: no cover - depends on the environment
+    _deflate_lib = zlib
+
+BACKEND = "isal" if _deflate_lib is not zlib else "zlib"
+# Level 1: ISA-L's fast level (and zlib's fastest, if ISA-L is missing).
+DEFAULT_LEVEL = 1
 
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -34,15 +44,43 @@ def _pool() -> concurrent.futures.ThreadPoolExecutor:
     return _POOL
 
 
+def _split_bytes(raw: np.ndarray) -> np.ndarray:
+    """(even-indexed bytes, odd-indexed bytes) of ``raw``, concatenated.
+
+    Viewing byte pairs as little-endian uint16 turns the split into two
+    truncating copies, several times faster than byte-strided slicing."""
+    size = raw.size
+    out = np.empty(size, dtype=np.uint8)
+    pairs = raw[: size - (size % 2)].view("<u2")
+    np.copyto(out[: size // 2], pairs, casting="unsafe")
+    np.copyto(out[(size + 1) // 2:], pairs >> 8, casting="unsafe")
+    if size % 2:
+        out[size // 2] = raw[-1]
+    return out
+
+
+def _merge_bytes(split: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_split_bytes`."""
+    size = split.size
+    half = (size + 1) // 2
+    out = np.empty(size, dtype=np.uint8)
+    pairs = out[: size - (size % 2)].view("<u2")
+    np.left_shift(split[half:].astype(np.uint16), 8, out=pairs)
+    pairs |= split[: size // 2]
+    if size % 2:
+        out[-1] = split[size // 2]
+    return out
+
+
 def predict_chunk(raw: np.ndarray) -> np.ndarray:
     """Reorder (even bytes, then odd bytes) and delta-code one chunk."""
-    raw = np.asarray(raw, dtype=np.uint8)
-    reordered = np.concatenate((raw[0::2], raw[1::2]))
+    raw = np.ascontiguousarray(raw, dtype=np.uint8)
+    reordered = _split_bytes(raw)
     coded = np.empty_like(reordered)
     if reordered.size:
         coded[0] = reordered[0]
         np.subtract(reordered[1:], reordered[:-1], out=coded[1:])
-        coded[1:] += np.uint8(128)
+        np.bitwise_xor(coded[1:], 0x80, out=coded[1:])  # + 128 modulo 256
     return coded
 
 
@@ -53,18 +91,19 @@ def unpredict_chunk(coded: np.ndarray) -> np.ndarray:
         return coded.copy()
     steps = coded - np.uint8(128)
     steps[0] = coded[0]
-    reordered = np.cumsum(steps, dtype=np.uint8)
-    half = (coded.size + 1) // 2
-    raw = np.empty_like(reordered)
-    raw[0::2] = reordered[:half]
-    raw[1::2] = reordered[half:]
-    return raw
+    return _merge_bytes(np.cumsum(steps, dtype=np.uint8))
 
 
 def _map(function, items: list, parallel: bool) -> list:
-    if parallel and len(items) > 8:
-        return list(_pool().map(function, items, chunksize=max(1, len(items) // 32)))
-    return [function(item) for item in items]
+    """``[function(item) for item in items]``, in a few batches on the pool
+    (one future per batch, not per scan line)."""
+    if not parallel or len(items) <= 8:
+        return [function(item) for item in items]
+    batches = 4 * (_pool()._max_workers)
+    size = -(-len(items) // batches)
+    groups = [items[i:i + size] for i in range(0, len(items), size)]
+    results = _pool().map(lambda group: [function(item) for item in group], groups)
+    return [result for group in results for result in group]
 
 
 def compress_chunks(raw: np.ndarray, lengths: Sequence[int], level: int = DEFAULT_LEVEL, threads: bool = True) -> list[bytes]:
@@ -82,7 +121,7 @@ def compress_chunks(raw: np.ndarray, lengths: Sequence[int], level: int = DEFAUL
         if end == start:
             return b""
         chunk = raw[start:end]
-        packed = zlib.compress(predict_chunk(chunk), level)
+        packed = _deflate_lib.compress(predict_chunk(chunk), level)
         return packed if len(packed) < end - start else chunk.tobytes()
 
     return _map(deflate, spans, threads and raw.size > (1 << 16))
@@ -106,7 +145,7 @@ def decompress_chunks(packed: Sequence[bytes | memoryview], lengths: Sequence[in
         if len(data) == size:
             out[start:start + size] = np.frombuffer(data, dtype=np.uint8)
             return
-        inflated = zlib.decompress(data)
+        inflated = _deflate_lib.decompress(data)
         if len(inflated) != size:
             raise ValueError(f"zip chunk inflated to {len(inflated)} bytes, expected {size}")
         out[start:start + size] = unpredict_chunk(np.frombuffer(inflated, dtype=np.uint8))

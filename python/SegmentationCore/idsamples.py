@@ -37,7 +37,7 @@ class LayerSamples:
     height: int
     width: int
     counts: np.ndarray  # (H*W,) int32 samples per pixel
-    pixel: np.ndarray  # (N,) int64 flat pixel index, sorted
+    pixel: np.ndarray  # (N,) int32 (int64 for huge frames) flat pixel index, sorted
     layer: np.ndarray  # (N,) int32 index into ``names``
     alpha: np.ndarray  # (N,) float32 in (0, 1]
 
@@ -115,6 +115,7 @@ def collect_samples(
     threshold = max(float(min_alpha), 2.0 ** -25)
 
     npix = height * width
+    index_type = np.int32 if npix * max(1, len(names)) < 2**31 else np.int64
     per_layer = []
     counts = np.zeros(npix, dtype=np.int32)
     for name in names:
@@ -122,7 +123,7 @@ def collect_samples(
         if not np.issubdtype(alpha.dtype, np.number) and alpha.dtype != np.bool_:
             raise errors.OutputError(f"{os.fspath(path)}: layer {name!r} is not numeric (dtype {alpha.dtype})")
         flat = alpha.astype(np.float32, copy=False).reshape(-1)
-        index = np.flatnonzero(flat >= threshold)
+        index = np.flatnonzero(flat >= threshold).astype(index_type, copy=False)
         values = flat[index]
         if np.isnan(flat).any():
             raise errors.OutputError(f"{os.fspath(path)}: layer {name!r} contains NaN alpha; fix the mask before writing")
@@ -130,16 +131,18 @@ def collect_samples(
         per_layer.append((index, values))
         counts[index] += 1
 
-    starts = np.zeros(npix, dtype=np.int64)
-    np.cumsum(counts[:-1], out=starts[1:])
-    total = int(counts.sum(dtype=np.int64))
-    pixel = np.empty(total, dtype=np.int64)
+    # next free slot of every pixel; each layer's samples go to their pixels'
+    # slots in depth order, so samples end up sorted by pixel, then depth
+    slot = np.empty(npix, dtype=index_type)
+    slot[0] = 0
+    np.cumsum(counts[:-1], out=slot[1:], dtype=index_type)
+    total = int(slot[-1]) + int(counts[-1])
+    pixel = np.empty(total, dtype=index_type)
     layer = np.empty(total, dtype=np.int32)
     alpha_out = np.empty(total, dtype=np.float32)
-    filled = np.zeros(npix, dtype=np.int32)
     for layer_index, (index, values) in enumerate(per_layer):
-        position = starts[index] + filled[index]
-        filled[index] += 1
+        position = slot[index]
+        slot[index] += 1
         pixel[position] = index
         layer[position] = layer_index
         alpha_out[position] = values

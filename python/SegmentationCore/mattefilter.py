@@ -1,12 +1,16 @@
 """Pick mattes from ObjectId or Cryptomatte files by layer name.
 
-Layer names are paths, ``/<class>/<class>_NNNN``. A *pattern* selects names:
+Layer names are paths, ``/<class>/<class>_NNNN``. Patterns follow Gaffer's
+path matching (as in Gaffer's Cryptomatte node):
 
-* an exact name: ``/person/person_0003``;
-* an ancestor path: ``/person`` selects every name below it
-  (``/person/...``), ``/`` selects everything;
-* a glob (``*``, ``?``, ``[...]``, as :mod:`fnmatch`; ``*`` also crosses
-  ``/``): ``/person/*``, ``/*/car_00[0-4]*``;
+* a pattern selects every name it matches *and every name below a match*:
+  ``/person/person_0003`` is one layer, ``/person`` is every person,
+  ``/`` is everything;
+* within one path component ``*`` matches any characters, ``?`` one
+  character, ``[abc]`` / ``[!abc]`` a character set (never across ``/``):
+  ``/person/*``, ``/car/car_00[0-4]?``, ``/*`` (everything);
+* a ``...`` component matches any number of levels:
+  ``/.../person_0003`` finds that layer whatever its class;
 * a pattern without the leading ``/`` means the same as with it
   (``person`` == ``/person``).
 
@@ -37,7 +41,6 @@ OBJECTID = "objectid"
 CRYPTOMATTE = "cryptomatte"
 
 _TOKEN_RE = re.compile(r'"([^"]*)"|([^\s,"]+)')
-_GLOB_CHARS = set("*?[")
 
 
 def parse_patterns(patterns: Sequence[str] | str | None) -> list[str]:
@@ -62,17 +65,25 @@ def parse_patterns(patterns: Sequence[str] | str | None) -> list[str]:
     return result
 
 
-def _normalise(pattern: str) -> str:
-    return pattern if pattern.startswith("/") else "/" + pattern
+def _components(path: str) -> list[str]:
+    return [part for part in path.split("/") if part]
+
+
+def _match_prefix(pattern: Sequence[str], name: Sequence[str]) -> bool:
+    """Whether ``pattern`` components match the whole of ``name`` or of one
+    of its ancestors (a leading run of its components)."""
+    if not pattern:
+        return True
+    head = pattern[0]
+    if head == "...":
+        return any(_match_prefix(pattern[1:], name[skip:]) for skip in range(len(name) + 1))
+    if not name:
+        return False
+    return fnmatch.fnmatchcase(name[0], head) and _match_prefix(pattern[1:], name[1:])
 
 
 def _matches_one(name: str, pattern: str) -> bool:
-    pattern = _normalise(pattern)
-    subject = _normalise(name)
-    if _GLOB_CHARS & set(pattern):
-        return fnmatch.fnmatchcase(subject, pattern)
-    ancestor = pattern.rstrip("/")
-    return subject == pattern or subject == ancestor or subject.startswith(ancestor + "/")
+    return _match_prefix(_components(pattern), _components(name))
 
 
 def matches(name: str, patterns: Sequence[str] | str) -> bool:

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import atomic_output, deep_exr, errors
 from . import exr_header as hdr
-from .idsamples import DEFAULT_MIN_ALPHA, collect_samples
+from .idsamples import DEFAULT_MIN_ALPHA, LayerSamples, collect_samples
 from .murmur import murmurhash3_32
 
 ID_CHANNEL = "id"
@@ -80,7 +80,10 @@ def encode_objectid(
     path: str | os.PathLike = "<memory>",
 ) -> bytes:
     """The bytes of an ObjectId file for ``layers`` (see :func:`write_objectid`)."""
-    samples = collect_samples(path, layers, depth_order, min_alpha, shape)
+    if isinstance(layers, LayerSamples):  # collected once for both formats
+        samples = layers
+    else:
+        samples = collect_samples(path, layers, depth_order, min_alpha, shape)
     hashes = samples.hashes
     alpha = samples.alpha.astype(np.float16)
     ids = hashes[samples.layer]
@@ -112,8 +115,12 @@ def write_objectid(
     alpha in [0, 1]. ``depth_order`` lists names front to back (names not
     listed follow in ``layers`` order; unknown names are ignored). Alpha below
     ``min_alpha`` is not stored. ``shape`` sets the frame size when
-    ``layers`` is empty. An existing file is an :class:`errors.OutputError`
-    unless ``overwrite``."""
+    ``layers`` is empty. ``layers`` may also be a
+    :class:`~SegmentationCore.idsamples.LayerSamples` from
+    :func:`~SegmentationCore.idsamples.collect_samples` (then ``depth_order``,
+    ``min_alpha`` and ``shape`` were applied there), to share that work with
+    :func:`~SegmentationCore.cryptomatte.write_cryptomatte`. An existing file
+    is an :class:`errors.OutputError` unless ``overwrite``."""
     path = atomic_output.check_writable(path, overwrite)
     data = encode_objectid(layers, depth_order=depth_order, min_alpha=min_alpha, shape=shape, path=path)
     atomic_output.write_bytes(path, data, overwrite)
