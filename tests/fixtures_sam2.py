@@ -29,6 +29,9 @@ for _path in (EXPORT_DIR, ROOT / "python"):
 
 SAM2_TEST_CONFIG = "sam2.1_hiera_t"
 SAM2_TEST_SEED = 0
+# With seed 1 the random object-score head gives some prompts a score above
+# and some below zero, so parity tests see present and absent objects.
+SAM2_MIXED_SEED = 1
 
 
 def _export_sources_hash(config: str, seed: int) -> str:
@@ -79,10 +82,8 @@ def export_cached(config: str = SAM2_TEST_CONFIG, seed: int = SAM2_TEST_SEED) ->
     return folder
 
 
-@pytest.fixture(scope="session")
-def sam2_model_dir() -> pathlib.Path:
-    """Model folder of the tiny SAM2.1 config with random weights (exported once)."""
-    override = os.environ.get("SAM2_TEST_MODEL_DIR")
+def _fixture_folder(seed: int, variable: str) -> pathlib.Path:
+    override = os.environ.get(variable)
     if override:
         return pathlib.Path(override)
     try:
@@ -90,4 +91,18 @@ def sam2_model_dir() -> pathlib.Path:
         import sam2  # noqa: F401
     except ImportError:
         pytest.skip("exporting the SAM2 test model needs torch and sam2 (pip install .[export])")
-    return export_cached()
+    return export_cached(SAM2_TEST_CONFIG, seed)
+
+
+@pytest.fixture(scope="session")
+def sam2_model_dir() -> pathlib.Path:
+    """Model folder of the tiny SAM2.1 config with random weights (seed 0, exported once).
+
+    ``SAM2_TEST_MODEL_DIR`` points it at an existing folder instead."""
+    return _fixture_folder(SAM2_TEST_SEED, "SAM2_TEST_MODEL_DIR")
+
+
+@pytest.fixture(scope="session")
+def sam2_mixed_model_dir() -> pathlib.Path:
+    """Like ``sam2_model_dir`` with seed 1: object scores on both sides of zero."""
+    return _fixture_folder(SAM2_MIXED_SEED, "SAM2_MIXED_TEST_MODEL_DIR")

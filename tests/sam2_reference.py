@@ -13,15 +13,20 @@ import functools
 
 import numpy as np
 
-from fixtures_sam2 import SAM2_TEST_CONFIG, SAM2_TEST_SEED
+from fixtures_sam2 import SAM2_MIXED_SEED, SAM2_TEST_CONFIG, SAM2_TEST_SEED
 
 
-@functools.lru_cache(maxsize=1)
-def reference_model():
+@functools.lru_cache(maxsize=2)
+def reference_model(seed: int = SAM2_TEST_SEED):
+    """The PyTorch model a fixture folder was exported from (SAM2VideoPredictor)."""
     import sam2_model
 
     _, config_path = sam2_model.resolve_config(SAM2_TEST_CONFIG)
-    return sam2_model.build_model(config_path, seed=SAM2_TEST_SEED)
+    return sam2_model.build_model(config_path, seed=seed)
+
+
+def mixed_reference_model():
+    return reference_model(SAM2_MIXED_SEED)
 
 
 def synthetic_clip(count: int, height: int = 180, width: int = 240, seed: int = 0) -> list[np.ndarray]:
@@ -49,7 +54,7 @@ def disc_mask(t: int, which: int, height: int = 180, width: int = 240) -> np.nda
     return (x - cx) ** 2 + (y - cy) ** 2 < radius**2
 
 
-def run_video_predictor(images: list[np.ndarray], add_prompts, start: int, reverse: bool):
+def run_video_predictor(images: list[np.ndarray], add_prompts, start: int, reverse: bool, seed: int = SAM2_MIXED_SEED):
     """``SAM2VideoPredictor.propagate_in_video`` on ``images`` (engine-preprocessed).
 
     ``add_prompts(predictor, state)`` adds the prompts. Returns
@@ -60,7 +65,7 @@ def run_video_predictor(images: list[np.ndarray], add_prompts, start: int, rever
 
     from SegmentationCore.sam2.preprocess import preprocess_image
 
-    model = reference_model()
+    model = reference_model(seed)
     height, width = images[0].shape[:2]
     tensors = torch.from_numpy(np.concatenate([
         preprocess_image(image, int(model.image_size), [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]) for image in images

@@ -17,7 +17,7 @@ from SegmentationCore.sam2.resize import resize
 from SegmentationCore.sam2.segmenter import prompt_points
 from SegmentationCore.types import Prompt
 
-from sam2_reference import reference_model, synthetic_clip
+from sam2_reference import mixed_reference_model, synthetic_clip
 
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
@@ -31,8 +31,8 @@ def image():
 
 
 @pytest.fixture(scope="module")
-def engine(sam2_model_dir):
-    segmenter, tracker = load_sam2(sam2_model_dir, feature_cache=FeatureCache(max_bytes=256 << 20))
+def engine(sam2_mixed_model_dir):
+    segmenter, tracker = load_sam2(sam2_mixed_model_dir, feature_cache=FeatureCache(max_bytes=256 << 20))
     return segmenter, tracker
 
 
@@ -40,7 +40,7 @@ def engine(sam2_model_dir):
 def predictor(image):
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
-    predictor = SAM2ImagePredictor(reference_model())
+    predictor = SAM2ImagePredictor(mixed_reference_model())
     predictor.set_image(image)
     return predictor
 

@@ -22,8 +22,8 @@ HEIGHT, WIDTH = 180, 240
 
 
 @pytest.fixture(scope="module")
-def tracker(sam2_model_dir):
-    _, tracker = load_sam2(sam2_model_dir, feature_cache=FeatureCache(max_bytes=512 << 20))
+def tracker(sam2_mixed_model_dir):
+    _, tracker = load_sam2(sam2_mixed_model_dir, feature_cache=FeatureCache(max_bytes=512 << 20))
     return tracker
 
 
