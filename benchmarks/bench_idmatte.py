@@ -104,6 +104,13 @@ def run_case(label: str, layers: dict, folder: str, repeat: int, baseline: bool)
                  cryptomatte.write_cryptomatte(crypto, layers, rank_sets=rank_sets, overwrite=True)),
         repeat,
     )
+
+    def both_shared() -> None:
+        shared = collect_samples(oid, layers)
+        objectid.write_objectid(oid, shared, overwrite=True)
+        cryptomatte.write_cryptomatte(crypto, shared, rank_sets=rank_sets, overwrite=True)
+
+    w_shared = timed(both_shared, repeat)
     r_oid = timed(lambda: objectid.read_objectid(oid), repeat)
     r_crypto = timed(lambda: cryptomatte.read_cryptomatte(crypto), repeat)
     pattern = names[0].rsplit("/", 1)[0]  # a class: every layer below it
@@ -115,6 +122,7 @@ def run_case(label: str, layers: dict, folder: str, repeat: int, baseline: bool)
     rows.append(("Cryptomatte write", w_crypto, os.path.getsize(crypto)))
     rows.append(("Cryptomatte write + alpha channels", w_extra, os.path.getsize(crypto_extra)))
     rows.append(("BOTH formats write", w_both, os.path.getsize(oid) + os.path.getsize(crypto)))
+    rows.append(("BOTH formats write, samples collected once", w_shared, None))
     rows.append(("ObjectId read (all layers)", r_oid, None))
     rows.append(("Cryptomatte read (all layers)", r_crypto, None))
     rows.append((f"ObjectId extract_matte {pattern!r}", e_oid, None))
@@ -138,8 +146,16 @@ def main() -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip the slow per-pixel reference")
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--zlib", action="store_true", help="deflate with zlib even if ISA-L (isal) is installed")
     args = parser.parse_args()
-    print(f"bench_idmatte: numpy {np.__version__}, {os.cpu_count()} CPUs, repeat {args.repeat}")
+    from SegmentationCore import exr_zip
+
+    if args.zlib:
+        import zlib
+
+        exr_zip._deflate_lib, exr_zip.BACKEND = zlib, "zlib"
+    print(f"bench_idmatte: numpy {np.__version__}, {os.cpu_count()} CPUs, deflate {exr_zip.BACKEND} "
+          f"level {exr_zip.DEFAULT_LEVEL}, repeat {args.repeat}")
     with tempfile.TemporaryDirectory(prefix="bench_idmatte_") as folder:
         run_case("soft5", overlapping_layers(args.height, args.width, 5), folder, args.repeat, not args.no_baseline)
         run_case("crowd60", crowd_layers(args.height, args.width, 60), folder, args.repeat, not args.no_baseline)

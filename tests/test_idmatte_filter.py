@@ -131,3 +131,14 @@ def test_not_an_id_matte_file(tmp_path):
         mattefilter.layer_names(text)
     with pytest.raises(errors.OutputError, match="missing.exr"):
         mattefilter.read_layers(tmp_path / "missing.exr")
+
+
+@pytest.mark.parametrize("keep", [40, 600, -200])
+def test_truncated_files_are_reported(tmp_path, keep):
+    layers = overlapping_layers(30, 50)
+    oid, crypto = _both_formats(tmp_path, layers)
+    for path in (oid, crypto):
+        data = path.read_bytes()
+        path.write_bytes(data[:keep])
+        with pytest.raises(errors.OutputError, match=path.name):
+            mattefilter.read_layers(path)

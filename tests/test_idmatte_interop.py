@@ -223,3 +223,27 @@ def test_we_read_a_cryptomatte_written_by_the_openexr_library(tmp_path):
     np.testing.assert_array_equal(back[torus_key], a)
     assert mattefilter.layer_names(path) == ["bunny", "default"]
     np.testing.assert_allclose(mattefilter.extract_matte(path, "bunny default"), over_union([g, g1]))
+
+
+def test_plain_zlib_fallback_writes_the_same_images(tmp_path, monkeypatch):
+    """Without ISA-L the files are deflated by zlib; readers see identical data."""
+    import zlib
+
+    from SegmentationCore import exr_zip
+
+    layers = crowd_layers(90, 160, count=20)
+    rank_sets = cryptomatte.required_rank_sets(layers)
+    objectid.write_objectid(tmp_path / "fast.oid.exr", layers)
+    cryptomatte.write_cryptomatte(tmp_path / "fast.crypto.exr", layers, rank_sets=rank_sets)
+    monkeypatch.setattr(exr_zip, "_deflate_lib", zlib)
+    objectid.write_objectid(tmp_path / "zlib.oid.exr", layers)
+    cryptomatte.write_cryptomatte(tmp_path / "zlib.crypto.exr", layers, rank_sets=rank_sets)
+    for kind in ("oid", "crypto"):
+        fast = oiio.ImageBuf(str(tmp_path / f"fast.{kind}.exr"))
+        slow = oiio.ImageBuf(str(tmp_path / f"zlib.{kind}.exr"))
+        if kind == "oid":
+            fast, slow = oiio.ImageBufAlgo.flatten(fast), oiio.ImageBufAlgo.flatten(slow)
+        np.testing.assert_array_equal(fast.get_pixels(oiio.FLOAT), slow.get_pixels(oiio.FLOAT))
+    with_zlib, with_isal = objectid.read_objectid(tmp_path / "zlib.oid.exr"), objectid.read_objectid(tmp_path / "fast.oid.exr")
+    for name in layers:
+        np.testing.assert_array_equal(with_zlib[name], with_isal[name])

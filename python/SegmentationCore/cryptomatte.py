@@ -380,12 +380,15 @@ def read_cryptomatte(
     pairs = _rank_channels(type_name, (c.name for c in header.channels))
     if not pairs:
         raise errors.OutputError(f"{path}: Cryptomatte layer {type_name!r} has no {type_name}00 channels")
-    with OpenEXR.File(path, separate_channels=True) as exr_file:
-        part_channels = exr_file.parts[0].channels
-        planes = [
-            (np.asarray(part_channels[i].pixels, np.float32), np.asarray(part_channels[c].pixels, np.float32))
-            for i, c in pairs
-        ]
+    try:
+        with OpenEXR.File(path, separate_channels=True) as exr_file:
+            part_channels = exr_file.parts[0].channels
+            planes = [
+                (np.asarray(part_channels[i].pixels, np.float32), np.asarray(part_channels[c].pixels, np.float32))
+                for i, c in pairs
+            ]
+    except Exception as error:  # truncated or corrupt pixel data
+        raise errors.OutputError(f"{path}: cannot read its Cryptomatte pixels ({error})") from error
     height, width = planes[0][0].shape
     npix = height * width
     id_bits = [ids.reshape(-1).view(np.uint32) for ids, _ in planes]

@@ -163,17 +163,23 @@ def decode_deep_scanline(data: bytes, header: hdr.ExrHeader | None = None) -> De
     sizes = [hdr.PIXEL_SIZES[c.pixel_type] for c in channels]
     sample_size = sum(sizes)
 
+    if header.end + 8 * height > len(data):
+        raise ValueError("deep EXR file is truncated (offset table)")
     offsets = np.frombuffer(data, dtype="<u8", count=height, offset=header.end).tolist()
     view = memoryview(data)
     tables: list[bytes | memoryview] = [b""] * height
     packed: list[bytes | memoryview] = [b""] * height
     raw_sizes = [0] * height
     for offset in offsets:
+        if offset + 28 > len(data):
+            raise ValueError("deep EXR file is truncated (chunk offset past the end)")
         y, table_size, packed_size, raw_size = struct.unpack_from("<iQQQ", data, offset)
         line = y - y_min
         if not 0 <= line < height:
             raise ValueError(f"deep chunk for scan line {y} is outside the data window")
         body = offset + 28
+        if body + table_size + packed_size > len(data):
+            raise ValueError(f"deep EXR file is truncated (scan line {y})")
         tables[line] = view[body:body + table_size]
         packed[line] = view[body + table_size:body + table_size + packed_size]
         raw_sizes[line] = raw_size

@@ -97,6 +97,8 @@ class ExrHeader:
 def _read_cstring(data: bytes, offset: int, limit: int) -> tuple[bytes, int]:
     end = data.find(b"\0", offset, offset + limit + 1)
     if end < 0:
+        if offset + limit + 1 > len(data):
+            raise ExrFormatError("EXR header is truncated")
         raise ExrFormatError("unterminated or over-long name in the EXR header")
     return data[offset:end], end + 1
 
@@ -122,8 +124,10 @@ def parse_header(data: bytes) -> ExrHeader:
             raise ExrFormatError("EXR header is truncated")
         (size,) = struct.unpack_from("<i", data, offset)
         offset += 4
-        if size < 0 or offset + size > len(data):
+        if size < 0:
             raise ExrFormatError(f"EXR attribute {name!r} has an invalid size")
+        if offset + size > len(data):
+            raise ExrFormatError("EXR header is truncated")
         attributes[name.decode("utf-8")] = (type_name.decode("utf-8"), bytes(data[offset:offset + size]))
         offset += size
     return ExrHeader(version=version, attributes=attributes, end=offset)

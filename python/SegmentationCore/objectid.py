@@ -160,7 +160,7 @@ def _open(path: str | os.PathLike) -> tuple[str, deep_exr.DeepImage, dict[int, s
         raise errors.OutputError(f"{path}: no such ObjectId file")
     try:
         image = deep_exr.read_deep(path)
-    except (ValueError, NotImplementedError, OSError) as error:
+    except Exception as error:  # any decoding failure: truncated, corrupt, not EXR
         raise errors.OutputError(f"{path}: cannot read as an ObjectId deep EXR ({error})") from error
     for channel in (ID_CHANNEL, ALPHA_CHANNEL):
         if channel not in image.channels:
