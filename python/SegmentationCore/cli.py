@@ -343,6 +343,26 @@ def _export_models(models: pathlib.Path, size: tuple[int, int], err: TextIO) -> 
     return needed
 
 
+def _demo_prompts(spec, folder: pathlib.Path) -> pathlib.Path:
+    """A prompt file for the demo plate: a mask of one shape and a click on another."""
+    import numpy as np
+
+    from . import interactive, synthetic
+
+    shot = synthetic.SyntheticShot(spec)
+    keyframe = spec.frame_numbers[len(spec.frame_numbers) // 2]
+    visible = shot.gt_masks(keyframe)
+    (_, mask), (_, other) = sorted(visible.items(), key=lambda item: -int((item[1] >= 0.5).sum()))[:2]
+    click = np.argwhere(other >= 0.99).mean(axis=0)[::-1]
+    prompt_set = interactive.PromptSet((spec.width, spec.height), [
+        interactive.InteractiveObject("person", None, {keyframe: interactive.Keyframe(mask=mask)}),
+        interactive.InteractiveObject("person", None, {keyframe: interactive.Keyframe(points=[click], labels=[1])}),
+    ])
+    path = folder / "demo.prompts.json"
+    interactive.save_prompts(path, prompt_set)
+    return path
+
+
 def command_demo(args, out: TextIO, err: TextIO) -> int:
     from . import metrics, synthetic
     from .mask_cache import MaskCache
@@ -368,9 +388,14 @@ def command_demo(args, out: TextIO, err: TextIO) -> int:
         "autoseg demo: NOTE the models have RANDOM, UNTRAINED weights. Every stage runs for real\n"
         "              (ONNX Runtime, mask cache, tracking, EXR writing) but the masks are meaningless.\n"
     )
+    # Untrained models rarely give masks that survive the clean-up, so the
+    # demo also hands the tracker two interactive objects: a mask "from
+    # another tool" (the ground truth of one shape) and a click on another.
+    prompts_file = _demo_prompts(spec, plate_dir)
+    out.write(f"autoseg demo: interactive prompts {prompts_file} (a mask and a click on frame {spec.frame_numbers[len(spec.frame_numbers) // 2]})\n")
     reporter = ProgressReporter(err, args.progress)
     real = RunConfig(plate=plate, output=str(root / "output"), prompt="person", models=str(root / "models"),
-                     max_detections=5, force=True)
+                     max_detections=5, prompts_file=str(prompts_file), force=True)
     real_started = time.perf_counter()
     summary = Pipeline(real, progress=reporter).run()
     real_seconds = time.perf_counter() - real_started
