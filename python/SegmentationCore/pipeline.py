@@ -223,8 +223,10 @@ def _read_json(path: pathlib.Path) -> Any:
 
 
 def output_path(output: str | os.PathLike, name: str, kind: str, frame: int, padding: int = 4) -> pathlib.Path:
-    """``OUT/<name>.objectid.1001.exr`` / ``OUT/<name>.crypto.1001.exr``."""
-    return pathlib.Path(output) / f"{name}.{kind}.{frame:0{padding}d}.exr"
+    """``OUT/<name>.objectid.1001.exr`` / ``OUT/<name>.crypto.1001.exr`` (docs/output-format.md)."""
+    from .idmatte_output import frame_path
+
+    return pathlib.Path(frame_path(pathlib.Path(output) / name, kind, frame, padding))
 
 
 class Pipeline:
@@ -500,9 +502,9 @@ class Pipeline:
         return {"layers": len(cache.layer_ids), "windows": computed, "dropped_layers": before - len(cache.layer_ids)}
 
     def run_write(self) -> dict[str, Any]:
-        from .cryptomatte import required_rank_sets, write_cryptomatte
+        from .cryptomatte import required_rank_sets
+        from .idmatte_output import write_frame
         from .maskops import dilate
-        from .objectid import write_objectid
 
         state_path = self.work / "track" / "state.json"
         if not state_path.is_file() or not _read_json(state_path).get("complete"):
@@ -532,11 +534,10 @@ class Pipeline:
         for frame in todo:
             layers = plates.upsample_masks(cache.layers(frame), self.frames.plate_size)
             depth_order = [n for n in order if n in layers]
-            for kind, path in zip(self.config.formats, self.output_paths(frame)):
-                if kind == "objectid":
-                    write_objectid(path, layers, depth_order=depth_order, overwrite=True, shape=self.frames.plate_size)
-                else:
-                    write_cryptomatte(path, layers, rank_sets=rank_sets, overwrite=True, depth_order=depth_order, shape=self.frames.plate_size)
+            write_frame(
+                self.output / self.name, frame, layers, rank_sets=rank_sets, depth_order=depth_order,
+                formats=self.config.formats, overwrite=True, shape=self.frames.plate_size, padding=max(self.sequence.padding, 4),
+            )
             _write_json(folder / f"{frame}.done", {"frame": frame, "files": [str(p) for p in self.output_paths(frame)], "layers": sorted(layers)})
             done += 1
             self.progress("write", done, len(frames), f"frame {frame}: {len(layers)} layers")
