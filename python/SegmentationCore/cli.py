@@ -350,14 +350,13 @@ def _demo_prompts(spec, folder: pathlib.Path) -> pathlib.Path:
     from . import interactive, synthetic
 
     shot = synthetic.SyntheticShot(spec)
-    keyframe = spec.frame_numbers[len(spec.frame_numbers) // 2]
-    visible = shot.gt_masks(keyframe)
-    (_, mask), (_, other) = sorted(visible.items(), key=lambda item: -int((item[1] >= 0.5).sum()))[:2]
-    click = np.argwhere(other >= 0.99).mean(axis=0)[::-1]
-    prompt_set = interactive.PromptSet((spec.width, spec.height), [
-        interactive.InteractiveObject("person", None, {keyframe: interactive.Keyframe(mask=mask)}),
-        interactive.InteractiveObject("person", None, {keyframe: interactive.Keyframe(points=[click], labels=[1])}),
-    ])
+    keyframe = spec.frame_numbers[0]  # the first frame: the seed pass has nothing to do
+    visible = sorted(shot.gt_masks(keyframe).values(), key=lambda mask: -int((mask >= 0.5).sum()))
+    objects = [interactive.InteractiveObject("person", None, {keyframe: interactive.Keyframe(mask=visible[0])})]
+    if len(visible) > 1:
+        click = np.argwhere(visible[1] >= 0.99).mean(axis=0)[::-1]
+        objects.append(interactive.InteractiveObject("person", None, {keyframe: interactive.Keyframe(points=[click], labels=[1])}))
+    prompt_set = interactive.PromptSet((spec.width, spec.height), objects)
     path = folder / "demo.prompts.json"
     interactive.save_prompts(path, prompt_set)
     return path
@@ -392,7 +391,7 @@ def command_demo(args, out: TextIO, err: TextIO) -> int:
     # demo also hands the tracker two interactive objects: a mask "from
     # another tool" (the ground truth of one shape) and a click on another.
     prompts_file = _demo_prompts(spec, plate_dir)
-    out.write(f"autoseg demo: interactive prompts {prompts_file} (a mask and a click on frame {spec.frame_numbers[len(spec.frame_numbers) // 2]})\n")
+    out.write(f"autoseg demo: interactive prompts {prompts_file} (a mask and a click on frame {spec.frame_numbers[0]})\n")
     reporter = ProgressReporter(err, args.progress)
     real = RunConfig(plate=plate, output=str(root / "output"), prompt="person", models=str(root / "models"),
                      max_detections=5, prompts_file=str(prompts_file), force=True)
