@@ -247,3 +247,25 @@ def test_plain_zlib_fallback_writes_the_same_images(tmp_path, monkeypatch):
     with_zlib, with_isal = objectid.read_objectid(tmp_path / "zlib.oid.exr"), objectid.read_objectid(tmp_path / "fast.oid.exr")
     for name in layers:
         np.testing.assert_array_equal(with_zlib[name], with_isal[name])
+
+
+@pytest.mark.parametrize("compression", ["none", "zips"])
+def test_deep_encoder_compressions_read_by_openexr(tmp_path, compression):
+    from SegmentationCore import deep_exr, exr_header
+    from SegmentationCore.idsamples import collect_samples
+
+    layers = overlapping_layers(9, 13, 3)
+    samples = collect_samples("<test>", layers)
+    channels = [
+        deep_exr.DeepChannel("A", exr_header.PIXEL_HALF, samples.alpha.astype(np.float16)),
+        deep_exr.DeepChannel("id", exr_header.PIXEL_UINT, samples.hashes[samples.layer]),
+    ]
+    path = tmp_path / f"{compression}.exr"
+    path.write_bytes(deep_exr.encode_deep_scanline(13, 9, samples.counts, channels, compression=compression))
+    with OpenEXR.File(str(path), separate_channels=True) as exr_file:
+        ids = exr_file.parts[0].channels["id"].pixels
+    mine = deep_exr.read_deep(path)
+    assert mine.header.compression == compression
+    flat_ids = [list(p) if p is not None else [] for p in ids.reshape(-1)]
+    assert sum(flat_ids, []) == mine.channels["id"].tolist() == samples.hashes[samples.layer].tolist()
+    assert [len(p) for p in flat_ids] == mine.counts.tolist()

@@ -132,25 +132,21 @@ def _rank_table(table: np.ndarray) -> np.ndarray:
 
 def _ranks(samples: LayerSamples) -> np.ndarray:
     """(N,) rank of every sample within its pixel, by descending alpha
-    (ties keep depth order). Only pixels holding two or more samples are
-    ranked, as a (positions, pixels) table."""
+    (ties keep depth order). Pixels are ranked in groups of equal sample
+    count ``c``: their samples form a (c, pixels) table gathered straight
+    from the sorted sample list."""
     total = len(samples)
-    width = samples.max_samples
     rank = np.zeros(total, dtype=np.int32)
-    if total == 0 or width < 2:
+    if total == 0 or samples.max_samples < 2:
         return rank
     counts = samples.counts
     starts = np.zeros(counts.size, dtype=np.int64)
     np.cumsum(counts[:-1], out=starts[1:])
-    shared = np.flatnonzero(counts[samples.pixel] >= 2)
-    shared_pixels = np.flatnonzero(counts >= 2)
-    column_of_pixel = np.zeros(counts.size, dtype=np.int64)
-    column_of_pixel[shared_pixels] = np.arange(shared_pixels.size)
-    pixel = samples.pixel[shared]
-    cell = (shared - starts[pixel]) * shared_pixels.size + column_of_pixel[pixel]
-    table = np.full(width * shared_pixels.size, -1.0, dtype=np.float32)
-    table[cell] = samples.alpha[shared]
-    rank[shared] = _rank_table(table.reshape(width, shared_pixels.size)).reshape(-1)[cell]
+    histogram = np.bincount(counts)
+    for count in np.flatnonzero(histogram[2:]) + 2:
+        first = starts[counts == count]
+        cells = np.arange(count, dtype=np.int64)[:, None] + first[None, :]
+        rank[cells] = _rank_table(samples.alpha[cells])
     return rank
 
 
@@ -187,19 +183,44 @@ def encode_cryptomatte(
             "Pass rank_sets=%d (required_rank_sets over the shot) to keep them all.",
             path, lost_pixels, ranks_total, required_rank_sets(samples),
         )
-    npix = height * width
-    kept = np.flatnonzero(~dropped) if dropped.any() else slice(None)
-    target = rank[kept].astype(np.int64) * npix + samples.pixel[kept]
-    id_planes = np.zeros((ranks_total, height, width), np.float32)
-    coverage_planes = np.zeros((ranks_total, height, width), np.float32)
-    id_planes.reshape(-1)[target] = float_ids[samples.layer[kept]]
-    coverage_planes.reshape(-1)[target] = samples.alpha[kept]
-    channels: dict[str, np.ndarray] = {}
+    # channel names: rank 2k -> <layer>0k.R (id) / .G (coverage), 2k+1 -> .B / .A
+    rank_channels = []
     for rank_index in range(ranks_total):
         set_index, second = divmod(rank_index, 2)
         id_channel, coverage_channel = ("B", "A") if second else ("R", "G")
-        channels[f"{layer_name}{set_index:02d}.{id_channel}"] = id_planes[rank_index]
-        channels[f"{layer_name}{set_index:02d}.{coverage_channel}"] = coverage_planes[rank_index]
+        rank_channels.append((f"{layer_name}{set_index:02d}.{id_channel}", f"{layer_name}{set_index:02d}.{coverage_channel}"))
+    prefixes: dict[str, str] = {}
+    if extra_alpha_channels:
+        prefixes = {name: alpha_channel_prefix(name) for name in samples.names}
+        if len(set(prefixes.values())) != len(prefixes):
+            raise errors.OutputError(f"{path}: two layer names give the same alpha channel name; rename one of them")
+    float_names = [name for pair in rank_channels for name in pair]
+    half_names = [f"{prefix}.A" for prefix in prefixes.values()]
+    clash = set(half_names) & set(float_names)
+    if clash:
+        raise errors.OutputError(f"{path}: alpha channel names {sorted(clash)} clash with Cryptomatte channels")
+    layout = flat_exr.FlatLayout(
+        height, width, [(n, hdr.PIXEL_FLOAT) for n in float_names] + [(n, hdr.PIXEL_HALF) for n in half_names]
+    )
+
+    # scatter every kept sample straight into its rank's channels, rank by rank
+    rows_of = (samples.pixel // width).astype(np.int32)
+    columns_of = (samples.pixel - rows_of.astype(samples.pixel.dtype) * width).astype(np.int32)
+    rank_key = np.minimum(rank, ranks_total).astype(np.uint8 if ranks_total < 255 else np.int32)
+    by_rank = np.argsort(rank_key, kind="stable")
+    bounds = np.searchsorted(rank_key[by_rank], np.arange(ranks_total + 1))
+    sample_ids = float_ids[samples.layer]
+    for rank_index, (id_name, coverage_name) in enumerate(rank_channels):
+        chosen = by_rank[bounds[rank_index]:bounds[rank_index + 1]]
+        ys, xs = rows_of[chosen], columns_of[chosen]
+        layout.plane(id_name)[ys, xs] = sample_ids[chosen]
+        layout.plane(coverage_name)[ys, xs] = samples.alpha[chosen]
+    if prefixes:
+        by_layer = np.argsort(samples.layer.astype(np.uint16 if len(samples.names) < 65536 else np.int64), kind="stable")
+        layer_bounds = np.searchsorted(samples.layer[by_layer], np.arange(len(samples.names) + 1))
+        for layer_index, name in enumerate(samples.names):
+            chosen = by_layer[layer_bounds[layer_index]:layer_bounds[layer_index + 1]]
+            layout.plane(f"{prefixes[name]}.A")[rows_of[chosen], columns_of[chosen]] = samples.alpha[chosen]
 
     key = metadata_key(layer_name)
     manifest = {name: cryptomatte_hex(name) for name in samples.names}
@@ -209,32 +230,19 @@ def encode_cryptomatte(
         f"cryptomatte/{key}/conversion": CONVERSION_NAME,
         f"cryptomatte/{key}/manifest": json.dumps(manifest, ensure_ascii=False),
     }
-    half_channels: dict[str, np.ndarray] = {}
-    if extra_alpha_channels:
-        prefixes = {name: alpha_channel_prefix(name) for name in samples.names}
-        if len(set(prefixes.values())) != len(prefixes):
-            raise errors.OutputError(f"{path}: two layer names give the same alpha channel name; rename one of them")
-        for layer_index, name in enumerate(samples.names):
-            plane = np.zeros(npix, np.float16)
-            selected = samples.layer == layer_index
-            plane[samples.pixel[selected]] = samples.alpha[selected]
-            half_channels[f"{prefixes[name]}.A"] = plane.reshape(height, width)
+    if prefixes:
         strings[ALPHA_CHANNELS_ATTRIBUTE] = json.dumps(prefixes, ensure_ascii=False)
-    clash = set(half_channels) & set(channels)
-    if clash:
-        raise errors.OutputError(f"{path}: alpha channel names {sorted(clash)} clash with Cryptomatte channels")
 
     if compression in flat_exr.NATIVE_COMPRESSIONS:
-        planes = [flat_exr.FlatChannel(n, hdr.PIXEL_FLOAT, p) for n, p in channels.items()]
-        planes += [flat_exr.FlatChannel(n, hdr.PIXEL_HALF, p) for n, p in half_channels.items()]
         attributes = {name: hdr.attr_string(value) for name, value in strings.items()}
-        return flat_exr.encode_flat_scanline(planes, attributes, compression)
+        return layout.encode(attributes, compression)
 
     import OpenEXR
 
     header = {"type": OpenEXR.scanlineimage, "compression": _openexr_compression(compression), **strings}
+    planes = {name: np.ascontiguousarray(layout.plane(name)) for name, _ in layout.channels}
     stream = io.BytesIO()
-    with OpenEXR.File(header, {**channels, **half_channels}) as exr_file:
+    with OpenEXR.File(header, planes) as exr_file:
         exr_file.write(stream)
     return stream.getvalue()
 
@@ -395,8 +403,13 @@ def read_cryptomatte(
     coverages = [coverage.reshape(-1) for _, coverage in planes]
 
     table = dict(manifest)
+    known = np.array(sorted(table), dtype=np.uint32)
     for bits, coverage in zip(id_bits, coverages):
-        for value in np.unique(bits[coverage != 0]).tolist():
+        values = bits[coverage != 0]
+        if known.size:
+            where = np.minimum(np.searchsorted(known, values), known.size - 1)
+            values = values[known[where] != values]
+        for value in np.unique(values).tolist():  # ids the manifest does not name (rare)
             if value != 0:
                 table.setdefault(value, f"{UNKNOWN_ID_PREFIX}{value:08x}")
     wanted = set(table.values()) if names is None else set(names)
@@ -406,11 +419,12 @@ def read_cryptomatte(
         keys = np.array([value for value, _ in selected], dtype=np.uint32)
         order = np.argsort(keys)
         sorted_keys = keys[order]
+        flat_out = out.reshape(-1)
         for bits, coverage in zip(id_bits, coverages):
             pixels = np.flatnonzero(coverage)
             values = bits[pixels]
             where = np.minimum(np.searchsorted(sorted_keys, values), sorted_keys.size - 1)
             hit = sorted_keys[where] == values
-            rows = order[where[hit]]
-            out[rows, pixels[hit]] += coverage[pixels[hit]]
+            # one sample per pixel in a rank: a plain scatter-add is safe
+            flat_out[order[where[hit]] * npix + pixels[hit]] += coverage[pixels[hit]]
     return {name: out[row].reshape(height, width) for row, (_, name) in enumerate(selected)}

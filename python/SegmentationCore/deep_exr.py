@@ -52,12 +52,13 @@ class DeepImage:
         return np.repeat(np.arange(self.counts.size, dtype=np.int64), self.counts)
 
 
-def _channel_bytes(channel: DeepChannel, total: int) -> memoryview:
+def _channel_bytes(channel: DeepChannel, total: int) -> np.ndarray:
+    """The channel's samples as little-endian bytes (a view when possible)."""
     dtype = np.dtype(hdr.PIXEL_DTYPES[channel.pixel_type])
     values = np.ascontiguousarray(channel.values, dtype=dtype).reshape(-1)
     if values.size != total:
         raise ValueError(f"deep channel {channel.name!r} has {values.size} samples, expected {total}")
-    return memoryview(values.tobytes())
+    return values.view(np.uint8)
 
 
 def encode_deep_scanline(
@@ -88,28 +89,23 @@ def encode_deep_scanline(
     line_starts = np.zeros(height + 1, dtype=np.int64)
     np.cumsum(line_counts, out=line_starts[1:])
     starts = line_starts.tolist()
-    pieces = []
-    for y in range(height):
-        first, last = starts[y], starts[y + 1]
-        for view, size in zip(views, sizes):
-            pieces.append(view[first * size:last * size])
-    raw_data = np.frombuffer(b"".join(pieces), dtype=np.uint8)
+    # chunk y = [channel 0's samples of line y][channel 1's]... (joined on the workers)
+    data_pieces = [
+        [view[starts[y] * size:starts[y + 1] * size] for view, size in zip(views, sizes)] for y in range(height)
+    ]
     data_lengths = line_counts * sample_size
 
     tables = np.cumsum(counts, axis=1, dtype=np.int64)
     if tables.size and tables.max() > np.iinfo(np.int32).max:
         raise ValueError("too many deep samples in one scan line")
-    raw_tables = np.ascontiguousarray(tables.astype("<i4")).view(np.uint8).reshape(-1)
-    table_lengths = np.full(height, width * 4, dtype=np.int64)
+    raw_tables = np.ascontiguousarray(tables.astype("<i4")).view(np.uint8).reshape(height, width * 4)
 
     if compression == "zips":
-        packed_tables = exr_zip.compress_chunks(raw_tables, table_lengths, level)
-        packed_data = exr_zip.compress_chunks(raw_data, data_lengths, level)
+        packed_tables = exr_zip.compress_pieces([[row] for row in raw_tables], level)
+        packed_data = exr_zip.compress_pieces(data_pieces, level)
     else:
-        table_bytes = raw_tables.tobytes()
-        data_bytes = raw_data.tobytes()
-        packed_tables = [table_bytes[y * width * 4:(y + 1) * width * 4] for y in range(height)]
-        packed_data = [data_bytes[starts[y] * sample_size:starts[y + 1] * sample_size] for y in range(height)]
+        packed_tables = [row.tobytes() for row in raw_tables]
+        packed_data = [b"".join(pieces) for pieces in data_pieces]
 
     header_attributes = {
         "channels": hdr.attr_chlist([hdr.ChannelInfo(c.name, c.pixel_type) for c in channels]),

@@ -127,6 +127,21 @@ def compress_chunks(raw: np.ndarray, lengths: Sequence[int], level: int = DEFAUL
     return _map(deflate, spans, threads and raw.size > (1 << 16))
 
 
+def compress_pieces(chunks: Sequence[Sequence[np.ndarray]], level: int = DEFAULT_LEVEL, threads: bool = True) -> list[bytes]:
+    """Like :func:`compress_chunks`, with each chunk given as a list of byte
+    arrays to join (joined on the worker threads, not in the caller)."""
+
+    def deflate(pieces: Sequence[np.ndarray]) -> bytes:
+        chunk = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        if chunk.size == 0:
+            return b""
+        packed = _deflate_lib.compress(predict_chunk(chunk), level)
+        return packed if len(packed) < chunk.size else chunk.tobytes()
+
+    total = sum(int(piece.size) for pieces in chunks for piece in pieces)
+    return _map(deflate, list(chunks), threads and total > (1 << 16))
+
+
 def decompress_chunks(packed: Sequence[bytes | memoryview], lengths: Sequence[int], threads: bool = True) -> np.ndarray:
     """Inverse of :func:`compress_chunks`: the concatenated raw bytes.
 

@@ -186,31 +186,37 @@ def read_objectid(path: str | os.PathLike, names: Iterable[str] | None = None) -
     ids = np.asarray(image.channels[ID_CHANNEL], dtype=np.uint32)
     alpha = np.asarray(image.channels[ALPHA_CHANNEL], dtype=np.float32)
     npix = image.width * image.height
-    present = np.unique(ids) if ids.size else np.zeros(0, np.uint32)
     table = dict(manifest)
-    for value in present.tolist():
-        table.setdefault(value, f"{UNKNOWN_ID_PREFIX}{value:08x}")
+    known = np.array(sorted(table), dtype=np.uint32)
+    group_of = np.minimum(np.searchsorted(known, ids), max(known.size - 1, 0))
+    unknown = known[group_of] != ids if known.size else np.ones(ids.size, bool)
+    if unknown.any():  # ids the manifest does not name (rare): few distinct values
+        for value in np.unique(ids[unknown]).tolist():
+            table[value] = f"{UNKNOWN_ID_PREFIX}{value:08x}"
+        known = np.array(sorted(table), dtype=np.uint32)
+        group_of = np.searchsorted(known, ids)
     wanted = set(table.values()) if names is None else set(names)
     result: dict[str, np.ndarray] = {}
     for value, name in table.items():
         if name in wanted:
             result[name] = np.zeros(npix, np.float32)
     if ids.size and result:
-        sorted_ids = present
-        group_of = np.searchsorted(sorted_ids, ids)
-        order = np.argsort(group_of, kind="stable")
-        bounds = np.searchsorted(group_of[order], np.arange(sorted_ids.size + 1))
+        # group samples by id; a stable sort keeps each group in pixel order
+        # (radix sort for small integer types)
+        group_type = np.uint8 if known.size <= 256 else np.uint16 if known.size <= 65536 else np.int64
+        order = np.argsort(group_of.astype(group_type), kind="stable")
+        bounds = np.searchsorted(group_of[order], np.arange(known.size + 1))
         pixel = image.pixel_index
-        for index, value in enumerate(sorted_ids.tolist()):
+        for index, value in enumerate(known.tolist()):
             name = table[value]
-            if name not in result:
+            if name not in result or bounds[index] == bounds[index + 1]:
                 continue
             selected = order[bounds[index]:bounds[index + 1]]
             pixels, values = pixel[selected], alpha[selected]
             out = result[name]
             if pixels.size < 2 or bool(np.all(pixels[1:] > pixels[:-1])):
                 out[pixels] = values
-            else:
+            else:  # several samples of one id in a pixel: combine with "over"
                 transmission = np.ones(npix, np.float32)
                 np.multiply.at(transmission, pixels, 1.0 - values)
                 np.subtract(1.0, transmission, out=out)
