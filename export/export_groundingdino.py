@@ -12,8 +12,11 @@ Random weights (testing; no download at all)::
 
     python export/export_groundingdino.py --random-weights --output /tmp/gdino
 
-The model folder holds ``groundingdino_<W>x<H>.onnx`` per size, ``vocab.txt``
-and ``manifest.json``. Image size is baked into each graph (Swin padding,
+The model folder holds ``groundingdino_<W>x<H>.onnx`` per size (small: the
+weights, identical for every size, live once in ``groundingdino.onnx.data``
+next to them), ``vocab.txt`` and ``manifest.json``.
+
+Image size is baked into each graph (Swin padding,
 window masks, deformable-attention level shapes are constants), so the
 engine picks the graph whose aspect matches the plate; the text length and
 the batch size stay dynamic. Every graph is checked against PyTorch and the
@@ -45,6 +48,7 @@ TEXT_THRESHOLD = 0.25
 MAX_TEXT_LEN = 256
 SIZE_MULTIPLE = 32
 VOCAB_NAME = "vocab.txt"
+WEIGHTS_NAME = "groundingdino.onnx.data"  # shared by every graph of the folder
 CONFIG_NAMES = ("SwinT", "SwinB", "tiny")  # keep equal to gdino_build.CONFIGS
 
 
@@ -185,6 +189,7 @@ def export(
 
     import gdino_build
     import gdino_parity
+    import gdino_share
     import gdino_wrapper
 
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
@@ -209,14 +214,22 @@ def export(
         log(f"built GroundingDINO {config} ({model_info['parameters'] / 1e6:.1f} M parameters) "
             f"in {time.perf_counter() - started:.1f} s")
 
-        entries = []
-        files = {"vocab": VOCAB_NAME}
-        parity = {}
-        for width, height in sizes:
-            name = graph_name(width, height)
+        names = [graph_name(width, height) for width, height in sizes]
+        for (width, height), name in zip(sizes, names):
             started = time.perf_counter()
             export_graph(model, width, height, staging / name)
-            export_seconds = time.perf_counter() - started
+            log(f"{name}: traced in {time.perf_counter() - started:.1f} s, "
+                f"{(staging / name).stat().st_size / 2**20:.0f} MiB")
+        started = time.perf_counter()
+        shared = gdino_share.share_weights([staging / name for name in names], WEIGHTS_NAME)
+        log(f"{WEIGHTS_NAME}: {shared['tensors']} weight tensors, {shared['weights_bytes'] / 2**20:.0f} MiB, "
+            f"shared by {len(names)} graph(s) ({time.perf_counter() - started:.1f} s)")
+
+        # Parity of the files as shipped (small graphs + shared weights).
+        entries = []
+        files = {"vocab": VOCAB_NAME, "weights": WEIGHTS_NAME}
+        parity = {}
+        for (width, height), name in zip(sizes, names):
             started = time.perf_counter()
             session = _ort_session(staging / name, threads)
             result = gdino_parity.compare(model, session, height, width)
@@ -232,8 +245,7 @@ def export(
                 "bytes": (staging / name).stat().st_size,
                 "parity": result.as_dict(),
             })
-            log(f"{name}: exported in {export_seconds:.1f} s, {entries[-1]['bytes'] / 2**20:.0f} MiB; "
-                f"parity max|ONNX-PyTorch| logits {result.logits:.2e} boxes {result.boxes:.2e} "
+            log(f"{name}: parity max|ONNX-PyTorch| logits {result.logits:.2e} boxes {result.boxes:.2e} "
                 f"proposal scores {result.proposal_scores:.2e}, top-{result.queries} selection differences "
                 f"{result.selection_differences} ({time.perf_counter() - started:.1f} s)")
 
@@ -261,6 +273,7 @@ def export(
                 "special_token_ids": {t: gdino_vocab.SPECIAL_IDS[t] for t in ("[CLS]", "[SEP]", ".", "?")},
             },
             "num_queries": int(model.num_queries),
+            "weights_bytes": shared["weights_bytes"],
             "parity": parity,
             "versions": export_common.package_versions(
                 "torch", "groundingdino-py", "transformers", "onnx", "onnxruntime", "numpy"

@@ -206,6 +206,9 @@ def test_model_folder_errors(gdino_model_dir, tmp_path):
     no_vocab = _copy_folder(gdino_model_dir, tmp_path / "vocab", drop={"vocab.txt"})
     with pytest.raises(ModelFolderError, match="vocab.txt"):
         load_detector(no_vocab)
+    no_weights = _copy_folder(gdino_model_dir, tmp_path / "weights", drop={"groundingdino.onnx.data"})
+    with pytest.raises(ModelFolderError, match="groundingdino.onnx.data"):
+        load_detector(no_weights)
     no_sizes = _copy_folder(gdino_model_dir, tmp_path / "sizes", edit=lambda m: m.update(sizes=[]))
     with pytest.raises(ModelFolderError, match="no graph sizes"):
         load_detector(no_sizes)

@@ -68,6 +68,22 @@ def test_manifest_describes_the_folder(gdino_model_dir):
     assert not list(gdino_model_dir.parent.glob(f".{gdino_model_dir.name}.partial-*"))
 
 
+def test_graphs_share_one_weights_file(gdino_model_dir):
+    """Weights are stored once for all sizes; each graph holds only its own constants."""
+    import onnx
+
+    manifest = runtime.load_manifest(gdino_model_dir, "groundingdino")
+    weights = gdino_model_dir / manifest["files"]["weights"]
+    assert weights.stat().st_size == manifest["weights_bytes"]
+    parameters = manifest["model"]["parameters"] * 4
+    assert 0.9 * parameters < weights.stat().st_size < 1.1 * parameters
+    for entry in manifest["sizes"]:
+        graph = onnx.load(str(gdino_model_dir / entry["file"]), load_external_data=False)
+        external = [t for t in graph.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+        assert external and {d.value for t in external for d in t.external_data if d.key == "location"} == {weights.name}
+        assert entry["bytes"] < 0.1 * weights.stat().st_size
+
+
 @pytest.mark.parametrize("size", ["512x288", "288x512"])
 def test_onnx_matches_pytorch_on_new_captions_and_image(gdino_model_dir, tiny_model, size):
     """Pre-top-k scores directly; logits/boxes slot by slot with the same top-900 selection."""
