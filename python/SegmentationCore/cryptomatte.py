@@ -1,4 +1,4 @@
-"""Cryptomatte files (Psyop Cryptomatte specification 1.2).
+"""Cryptomatte files (Psyop's Cryptomatte specification).
 
 One flat scanline EXR per frame, all data in ``float32``:
 
@@ -45,7 +45,7 @@ import numpy as np
 from . import atomic_output, errors, flat_exr
 from . import exr_header as hdr
 from .idsamples import DEFAULT_MIN_ALPHA, LayerSamples, collect_samples
-from .murmur import cryptomatte_hex, hash_to_float_array, murmurhash3_32, name_hash_hex
+from .murmur import cryptomatte_hex, hash_to_float_array, name_hash_hex
 
 logger = logging.getLogger(__name__)
 
@@ -85,10 +85,18 @@ def required_rank_sets(layers: Mapping[str, np.ndarray] | LayerSamples, min_alph
     """RGBA rank sets needed to store every layer at the densest pixel of
     this frame (at least 3). Take the maximum over a shot for all frames."""
     if isinstance(layers, LayerSamples):
-        samples = layers
+        densest = layers.max_samples
     else:
-        samples = collect_samples("<rank count>", layers, None, min_alpha)
-    return max(MIN_RANK_SETS, (samples.max_samples + 1) // 2)
+        threshold = max(float(min_alpha), 2.0 ** -25)
+        shapes = {np.shape(alpha) for alpha in layers.values()}
+        if len(shapes) > 1:
+            raise errors.OutputError(f"layers must all have one (H, W) size to count rank sets, got {sorted(shapes)}")
+        depth = None
+        for alpha in layers.values():
+            covered = np.asarray(alpha) >= threshold
+            depth = covered.astype(np.int32) if depth is None else depth + covered
+        densest = int(depth.max()) if depth is not None and depth.size else 0
+    return max(MIN_RANK_SETS, (densest + 1) // 2)
 
 
 def _check_options(path: str, rank_sets: int, layer_name: str, compression: str) -> str:
@@ -362,7 +370,10 @@ def _rank_channels(layer_name: str, channel_names: Iterable[str]) -> list[tuple[
 def cryptomatte_layer_names(path: str | os.PathLike, layer_name: str | None = None) -> list[str]:
     """Names in a Cryptomatte file's manifest (header only)."""
     path = os.fspath(path)
-    header, _ = hdr.read_header(path)
+    try:
+        header, _ = hdr.read_header(path)
+    except (ValueError, OSError) as error:
+        raise errors.OutputError(f"{path}: not a readable EXR file ({error})") from error
     return list(_manifest(path, _select_layer(path, header, layer_name)).values())
 
 

@@ -171,7 +171,10 @@ def _open(path: str | os.PathLike) -> tuple[str, deep_exr.DeepImage, dict[int, s
 def objectid_layer_names(path: str | os.PathLike) -> list[str]:
     """Layer names listed in an ObjectId file's manifest (header only)."""
     path = os.fspath(path)
-    header, _ = hdr.read_header(path)
+    try:
+        header, _ = hdr.read_header(path)
+    except (ValueError, OSError) as error:
+        raise errors.OutputError(f"{path}: not a readable EXR file ({error})") from error
     return list(_manifest_from_header(path, header).values())
 
 
