@@ -18,6 +18,7 @@ proportional to the number of samples. No per-pixel Python.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from typing import Mapping, Sequence
 
@@ -27,6 +28,8 @@ from . import errors
 from .murmur import murmurhash3_32
 
 DEFAULT_MIN_ALPHA = 2.0 ** -11
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -99,8 +102,11 @@ def collect_samples(
         raise errors.OutputError(f"{os.fspath(path)}: all layers must have one (H, W) size, got {detail}")
     if shapes:
         frame_shape = next(iter(shapes))
+    elif shape is not None:
+        frame_shape = tuple(shape)
     else:
-        frame_shape = tuple(shape) if shape is not None else (1, 1)
+        logger.warning("%s: no layers and no frame size given; writing a 1x1 frame (pass shape=(H, W))", os.fspath(path))
+        frame_shape = (1, 1)
     if len(frame_shape) != 2 or min(frame_shape) < 1:
         raise errors.OutputError(f"{os.fspath(path)}: layers must be 2-D (H, W) alpha, got shape {frame_shape}")
     if shape is not None and tuple(shape) != tuple(frame_shape):
