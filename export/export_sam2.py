@@ -78,7 +78,7 @@ def export(
     ``random_weights=True`` (the config's random initialisation from
     ``seed``, for tests) must be given. ``fused_roles`` names the graphs
     whose attention becomes ONNX Runtime's fused MultiHeadAttention kernel
-    (default: mask decoder and memory attention; ``()`` for plain ONNX ops).
+    (default: all graphs with attention; ``()`` for plain ONNX ops).
     """
     import numpy as np
 

@@ -4,7 +4,8 @@ Attention can be exported as ONNX Runtime's fused
 ``com.microsoft::MultiHeadAttention`` kernel instead of the MatMul/Softmax
 decomposition of ``scaled_dot_product_attention``: the same maths, about
 twice as fast for memory attention on CPU and without the full attention
-matrix in memory. ONNX Runtime's CPU and CUDA providers run it; pure
+matrix in memory (image encoder peak 1.05 GB instead of 1.55 GB). ONNX
+Runtime's CPU and CUDA providers run it; pure
 TensorRT does not (export with ``fused_roles=()`` for that).
 """
 
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from sam2_wrappers import ImageEncoderGraph, MaskDecoderGraph, MemoryAttentionGraph, MemoryEncoderGraph
 
 OPSET = 17
-DEFAULT_FUSED_ROLES = ("mask_decoder", "memory_attention")
+DEFAULT_FUSED_ROLES = ("image_encoder", "mask_decoder", "memory_attention")
 
 _plain_sdpa = F.scaled_dot_product_attention
 

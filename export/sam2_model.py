@@ -104,7 +104,13 @@ def load_checkpoint(model, checkpoint: str | os.PathLike) -> None:
         raise ValueError(
             f"Checkpoint {path} is not in the official SAM2 layout {{'model': state_dict}}"
         )
-    missing, unexpected = model.load_state_dict(data["model"], strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(data["model"], strict=False)
+    except RuntimeError as error:  # shape mismatches
+        raise ValueError(
+            f"Checkpoint {path} does not match this config: {str(error).splitlines()[-1].strip()}. "
+            "Pick the --config that the checkpoint was trained with"
+        ) from None
     if missing or unexpected:
         raise ValueError(
             f"Checkpoint {path} does not match this config: "

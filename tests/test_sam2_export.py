@@ -1,6 +1,5 @@
 """SAM2 export: graphs vs PyTorch, manifest, checkpoint loading, CLI, errors."""
 
-import json
 import pathlib
 import subprocess
 import sys

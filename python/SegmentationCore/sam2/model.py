@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
-import threading
 from typing import Any, Sequence
 
 import numpy as np
@@ -52,7 +51,6 @@ class Sam2Model:
         self.feature_cache = feature_cache if feature_cache is not None else FeatureCache()
         self.constants = self._load_constants()
         self.model_id = self._model_id()
-        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ loading
 
