@@ -231,6 +231,19 @@ def bench_batching(model_dir: pathlib.Path, threads: int, counts: list[int], len
 # ---------------------------------------------------------------------------- 3. memory
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not ``ru_maxrss``: on
+    Linux a child started by fork + exec inherits the parent's peak there."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def rss_child(model_dir: pathlib.Path, threads: int, checkpoints: list[int], objects: int, cache_mb: int) -> None:
     """Runs in a fresh process: one forward pass, peak RSS at checkpoints."""
     import psutil
@@ -246,7 +259,7 @@ def rss_child(model_dir: pathlib.Path, threads: int, checkpoints: list[int], obj
             stats = cache.snapshot()
             print(json.dumps({
                 "frames": count,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
                 "rss_mb": process.memory_info().rss / 2**20,
                 "cache_ram_mb": stats.ram_bytes / 2**20,
                 "cache_disk_mb": stats.disk_bytes / 2**20,
