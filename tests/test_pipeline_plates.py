@@ -125,3 +125,23 @@ def test_outputs_may_not_replace_plate_frames(sequence):
     parsed = plates.parse_sequence(str(sequence / "shot_v2.####.exr"))
     assert plates.output_would_clobber_plate(parsed, [str(sequence / "out.1001.exr")]) is None
     assert plates.output_would_clobber_plate(parsed, [str(sequence / "shot_v2.1002.exr")]) == str(sequence / "shot_v2.1002.exr")
+
+
+def test_pixels_from_elsewhere_become_the_same_model_input_as_the_file(tmp_path):
+    # The Gaffer nodes read pixels through Gaffer and call to_working_image():
+    # they must feed the models exactly what `autoseg` reads from the file.
+    rng = np.random.default_rng(3)
+    pixels = (rng.random((90, 160, 3)) * 1.5).astype(np.float32)
+    pixels[0, 0] = [np.nan, np.inf, -np.inf]
+    write(tmp_path / "plate.1001.exr", pixels, "float")
+    source = plates.PlateFrameSource(plates.parse_sequence(str(tmp_path / "plate.####.exr")), max_size=64)
+    working = plates.to_working_image(pixels, 64, "linear")
+    assert working.shape == (36, 64, 3) and working.dtype == np.float32
+    np.testing.assert_array_equal(working, source.image(1001))
+    assert np.isfinite(working).all() and working.min() >= 0.0 and working.max() <= 1.0
+    # Already-encoded pixels are only clipped; no resize below max_size.
+    np.testing.assert_array_equal(plates.to_working_image(pixels, None, "sRGB"), np.clip(np.nan_to_num(pixels, nan=0.0, posinf=1.0, neginf=0.0), 0, 1))
+    with pytest.raises(PlateError, match="colour space 'acescg'"):
+        plates.to_working_image(pixels, 64, "acescg")
+    with pytest.raises(PlateError, match=r"\(height, width, 3\)"):
+        plates.to_working_image(pixels[..., :2], 64, "linear")

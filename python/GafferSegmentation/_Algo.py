@@ -146,21 +146,18 @@ def imageToArray( image ) :
 
 	return result
 
-def toWorkingImage( linearOrEncoded, workingSize, colorSpace ) :
+def workingImage( pixels, maxSize, colorSpace ) :
 
-	"""The engine's model input : resized (box filter, in the image's own
-	encoding) to `workingSize = ( h, w )`, then sRGB encoded unless the
-	image already is."""
+	"""The engine's model input made from `imageToArray()` pixels, read-only :
+	`SegmentationCore.plates.to_working_image()`, the very function that
+	`autoseg` uses on plates read from disk, so the nodes and the command
+	line feed the models identical images."""
 
-	image = numpy.asarray( linearOrEncoded, numpy.float32 )
-	if image.shape[:2] != tuple( workingSize ) :
-		planes = maskops.resize_area( numpy.ascontiguousarray( image.transpose( 2, 0, 1 ) ), workingSize )
-		image = numpy.ascontiguousarray( planes.transpose( 1, 2, 0 ) )
-	if colorSpace.lower() == "srgb" :
-		return numpy.clip( image, 0.0, 1.0 ).astype( numpy.float32 )
-	if colorSpace.lower() != "linear" :
-		raise ValueError( "unknown colour space \"{}\" ; use \"linear\" or \"sRGB\"".format( colorSpace ) )
-	return plates.linear_to_srgb( image )
+	if colorSpace.lower() not in ( "linear", "srgb" ) :
+		raise ValueError( "colorSpace : unknown colour space \"{}\" ; use \"linear\" or \"sRGB\"".format( colorSpace ) )
+	result = plates.to_working_image( pixels, maxSize, colorSpace )
+	result.setflags( write = False )
+	return result
 
 class ImagePlugFrameSource( object ) :
 
@@ -178,6 +175,7 @@ class ImagePlugFrameSource( object ) :
 		if not self.__frames :
 			raise ValueError( "no frames" )
 		self.__context = Gaffer.Context( context )
+		self.__maxSize = maxSize
 		self.__colorSpace = colorSpace
 		self.__cache = collections.OrderedDict()
 		self.__cacheFrames = cacheFrames
@@ -231,8 +229,7 @@ class ImagePlugFrameSource( object ) :
 				)
 			)
 
-		result = toWorkingImage( raw, self.__size, self.__colorSpace )
-		result.setflags( write = False )
+		result = workingImage( raw, self.__maxSize, self.__colorSpace )
 		self.__cache[frame] = result
 		while len( self.__cache ) > self.__cacheFrames :
 			self.__cache.popitem( last = False )
@@ -296,10 +293,8 @@ def readWorkingFrame( plug, maxSize, colorSpace, context ) :
 
 	imageHash = GafferImage.ImageAlgo.imageHash( plug )
 	image = imageToArray( GafferImage.ImageAlgo.image( plug ) )
-	workingSize = plates.working_size( image.shape[:2], maxSize )
 	frame = int( round( context.getFrame() ) )
-	working = toWorkingImage( image, workingSize, colorSpace )
-	working.setflags( write = False )
+	working = workingImage( image, maxSize, colorSpace )
 	return SingleFrameSource( frame, working, imageHash, colorSpace ), image.shape[:2]
 
 def affectedBy( node, input, names ) :

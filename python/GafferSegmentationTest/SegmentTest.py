@@ -202,5 +202,23 @@ class SegmentTest( GafferSegmentationTest.SegmentationTestCase ) :
 		self.assertAlmostEqual( script2["segment"]["mergeSimilarity"].getValue(), 0.7, places = 6 )
 		self.assertEqual( script2["segment"].keys(), script["segment"].keys() )
 
+	def testModelInputMatchesAutoseg( self ) :
+
+		# The nodes and `autoseg` must feed the models the same pixels for the
+		# same plate : Gaffer's reading, then `plates.to_working_image()`.
+		pattern, shotFile, shot = self.writeShot( numFrames = 2 )
+		script = Gaffer.ScriptNode()
+		script["reader"] = GafferImage.ImageReader()
+		script["reader"]["fileName"].setValue( pattern )
+
+		for frame in self.frames( shot ) :
+			context = self.frameContext( script, frame )
+			with context :
+				source, size = GafferSegmentation._Algo.readWorkingFrame( script["reader"]["out"], 128, "linear", context )
+			self.assertEqual( size, ( 180, 320 ) )
+			expected = plates.PlateFrameSource( plates.parse_sequence( pattern ), max_size = 128 ).image( frame )
+			self.assertEqual( source.size, expected.shape[:2] )
+			numpy.testing.assert_allclose( source.image( frame ), expected, atol = 1e-5 )
+
 if __name__ == "__main__" :
 	unittest.main()

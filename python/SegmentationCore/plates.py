@@ -20,10 +20,12 @@ as already sRGB-encoded. ``"linear"`` or ``"srgb"`` force either reading.
 Highlights above 1.0 clip; plates in other gamuts (ACEScg, ...) should be
 converted to linear Rec.709 first.
 
-Frames are resized (OpenImageIO's filtered resize, in the file's own
-encoding, i.e. in linear light for EXR) so the longest side is at most
+Frames are resized (OpenImageIO's filtered resize, in float, in the file's
+own encoding, i.e. in linear light for EXR) so the longest side is at most
 ``max_size`` (1024 by default), and cached in a small LRU. Masks go back to
-plate resolution with :func:`upsample_masks`.
+plate resolution with :func:`upsample_masks`. :func:`to_working_image` is
+that resize and colour conversion on its own, for pixels read by something
+else (the Gaffer nodes): the same pixels give the same model input.
 """
 
 from __future__ import annotations
@@ -224,6 +226,41 @@ def linear_to_srgb(values: np.ndarray) -> np.ndarray:
     return np.clip(encoded, 0.0, 1.0).astype(np.float32)
 
 
+def to_working_image(pixels: np.ndarray, max_size: int | None, colorspace: str) -> np.ndarray:
+    """The model input made from plate pixels: ``(H, W, 3)`` RGB at plate
+    resolution (display window, rows from the top) to a float32
+    ``(h, w, 3)`` sRGB-encoded image in [0, 1] at :func:`working_size`.
+
+    The resize is OpenImageIO's filtered resize, done in float in the
+    pixels' own encoding; non-finite values are then replaced (NaN -> 0,
+    +inf -> 1, -inf -> 0). ``colorspace`` says what the pixels are:
+    ``"linear"`` (scene-linear, encoded with the sRGB transfer function) or
+    ``"srgb"`` (already encoded, only clipped); any case.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise PlateError(f"plate pixels must be (height, width, 3) RGB, not {pixels.shape}")
+    reading = str(colorspace).lower()
+    if reading not in ("linear", "srgb"):
+        raise PlateError(f"unknown colour space {colorspace!r} for plate pixels; use 'linear' or 'srgb'")
+    height, width = working_size(pixels.shape[:2], max_size)
+    if (height, width) != pixels.shape[:2]:
+        oiio = _oiio()
+        source = oiio.ImageBuf(oiio.ImageSpec(pixels.shape[1], pixels.shape[0], 3, oiio.FLOAT))
+        if not source.set_pixels(oiio.ROI(0, pixels.shape[1], 0, pixels.shape[0], 0, 1, 0, 3), np.ascontiguousarray(pixels, np.float32)):
+            raise PlateError(f"cannot resize plate pixels: {source.geterror()}")
+        resized = oiio.ImageBufAlgo.resize(source, roi=oiio.ROI(0, width, 0, height, 0, 1, 0, 3))
+        if resized.has_error:
+            raise PlateError(f"cannot resize plate pixels: {resized.geterror()}")
+        pixels = resized.get_pixels(oiio.FLOAT)
+    pixels = np.asarray(pixels, np.float32).reshape(height, width, 3)
+    if not np.isfinite(pixels).all():
+        pixels = np.nan_to_num(pixels, nan=0.0, posinf=1.0, neginf=0.0)
+    if reading == "linear":
+        return linear_to_srgb(pixels)
+    return np.clip(pixels, 0.0, 1.0).astype(np.float32)
+
+
 class PlateFrameSource:
     """A :class:`~SegmentationCore.protocols.FrameSource` streaming a plate from disk.
 
@@ -330,20 +367,12 @@ class PlateFrameSource:
             buf = oiio.ImageBufAlgo.channels(buf, (0, 0, 0))
         if buf.spec().roi != buf.spec().roi_full:
             buf = oiio.ImageBufAlgo.crop(buf, buf.spec().roi_full)
-        height, width = self._size
-        if (height, width) != self.plate_size:
-            roi = oiio.ROI(0, width, 0, height, 0, 1, 0, 3)
-            buf = oiio.ImageBufAlgo.resize(buf, roi=roi)
         pixels = buf.get_pixels(oiio.FLOAT)
-        if buf.has_error or pixels is None or np.asarray(pixels).size != height * width * 3:
+        if buf.has_error or pixels is None or np.asarray(pixels).size != full[0] * full[1] * 3:
             raise PlateError(f"cannot read plate frame {path}: {buf.geterror() or oiio.geterror() or 'truncated or corrupt file'}")
-        pixels = np.asarray(pixels, np.float32).reshape(height, width, 3)
-        if not np.isfinite(pixels).all():
-            pixels = np.nan_to_num(pixels, nan=0.0, posinf=1.0, neginf=0.0)
         header = FrameHeader(full[1], full[0], names, str(spec.format), str(spec.format) in ("half", "float", "double"))
-        if self.linear_input(header):
-            return linear_to_srgb(pixels)
-        return np.clip(pixels, 0.0, 1.0)
+        reading = "linear" if self.linear_input(header) else "srgb"
+        return to_working_image(np.asarray(pixels, np.float32).reshape(full[0], full[1], 3), self.max_size, reading)
 
 
 def upsample_masks(layers: Mapping[str, np.ndarray], plate_size: tuple[int, int]) -> dict[str, np.ndarray]:
