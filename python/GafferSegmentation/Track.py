@@ -54,15 +54,21 @@ from .TrackPass import TrackPass
 # Internal network :
 #
 # ```
-# in, masks ──> __forward (TrackPass, forward) ──> __backward (TrackPass, backward)
-#                                                     │
-#                       __tracked <───────────────────┘
+# in, masks ──> __seed (TrackPass, backward, keyframes only) ──> __forward (TrackPass, forward)
+#                                                                        │
+#                                    __backward (TrackPass, backward) <──┘
+#                                        │
+#                       __tracked <──────┘
 #                           │
 #                           └──> __shot (layers compacted) ──> layers (current frame) ──> out (preview)
 # ```
 #
-# The tracking parameters are plugs of `__forward`, promoted to this node
-# and shared with `__backward`. `__forward.out`, `__backward.out` and `__shot`
+# These are the passes of `tracking.pass_plan()` : `__seed` only works
+# when interactive keyframes combine with automatic layers (it tracks the
+# clicked objects back from their keyframes, so the forward pass matches
+# them instead of starting duplicates) and passes the empty cache through
+# otherwise. The tracking parameters are plugs of `__forward`, promoted to
+# this node and shared with the other passes. The passes' outputs and `__shot`
 # do not depend on the current frame, so the shot is tracked once and every
 # frame's `layers` is read from Gaffer's cache.
 class Track( ImageShellNode ) :
@@ -84,12 +90,16 @@ class Track( ImageShellNode ) :
 			flags = Gaffer.Plug.Flags.Default & ~Gaffer.Plug.Flags.Serialisable,
 		)
 
+		# The passes of `tracking.pass_plan()`, as `autoseg` runs them.
+		self["__seed"] = TrackPass()
+		self["__seed"]["direction"].setValue( tracking.BACKWARD )
+		self["__seed"]["seed"].setValue( True )
 		self["__forward"] = TrackPass()
 		self["__forward"]["direction"].setValue( tracking.FORWARD )
 		self["__backward"] = TrackPass()
 		self["__backward"]["direction"].setValue( tracking.BACKWARD )
 
-		for passNode in ( self["__forward"], self["__backward"] ) :
+		for passNode in ( self["__seed"], self["__forward"], self["__backward"] ) :
 			passNode["in"].setInput( self["in"] )
 			passNode["masks"].setInput( self["masks"] )
 
@@ -97,10 +107,12 @@ class Track( ImageShellNode ) :
 			# Descriptions and presets are registered for Track itself (TrackUI),
 			# so no metadata is promoted.
 			Gaffer.PlugAlgo.promote( self["__forward"][name], excludeMetadata = "*" )
+			self["__seed"][name].setInput( self[name] )
 			self["__backward"][name].setInput( self[name] )
 
 		self["backward"] = Gaffer.BoolPlug( defaultValue = True )
 		self["__backward"]["enabled"].setInput( self["backward"] )
+		self["__forward"]["cache"].setInput( self["__seed"]["out"] )
 		self["__backward"]["cache"].setInput( self["__forward"]["out"] )
 
 		# Brings the result of the internal network back to this node, so

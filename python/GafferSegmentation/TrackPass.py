@@ -54,8 +54,8 @@ from . import PromptAlgo
 # The pass runs the engine's steps window after window
 # (`tracking.run_pass()` : match the stage-2 masks of the re-prompt frame
 # against the cache, build the prompts, track a window, merge it into the
-# cache). It is used inside Track, which chains a forward and a backward
-# pass ; the windows are not separate nodes because every window would then
+# cache). It is used inside Track, which chains a seed, a forward and a
+# backward pass (the passes of `tracking.pass_plan()`) ; the windows are not separate nodes because every window would then
 # copy the whole shot's cache through a plug.
 #
 # The output does not depend on the current frame : it is hashed and
@@ -72,6 +72,7 @@ class TrackPass( Gaffer.ComputeNode ) :
 		self["cache"] = Gaffer.CompoundObjectPlug( defaultValue = IECore.CompoundObject() )
 		self["enabled"] = Gaffer.BoolPlug( defaultValue = True )
 		self["direction"] = Gaffer.StringPlug( defaultValue = tracking.FORWARD )
+		self["seed"] = Gaffer.BoolPlug( defaultValue = False )
 		self["frameRange"] = Gaffer.StringPlug( defaultValue = "${frameRange:start}-${frameRange:end}" )
 		self["model"] = Gaffer.StringPlug( defaultValue = "sam2.1_hiera_l" )
 		self["workingResolution"] = Gaffer.IntPlug( defaultValue = 1024, minValue = 32 )
@@ -103,7 +104,7 @@ class TrackPass( Gaffer.ComputeNode ) :
 		"promptFile", "prompts",
 	)
 
-	__inputNames = ( "in", "masks", "cache", "enabled", "direction" ) + parameterNames
+	__inputNames = ( "in", "masks", "cache", "enabled", "direction", "seed" ) + parameterNames
 
 	def affects( self, input ) :
 
@@ -122,9 +123,16 @@ class TrackPass( Gaffer.ComputeNode ) :
 			self["cache"].hash( h )
 			return
 
+		seed = self["seed"].getValue()
 		frames = self.__frames()
 		with self.__shotContext( context, frames ) as shotContext :
+			if seed and not self.__hasPrompts() :
+				# A seed pass without prompts passes `cache` through.
+				h.append( "passThrough" )
+				self["cache"].hash( h )
+				return
 			h.append( self["direction"].getValue() )
+			h.append( seed )
 			h.append( frames )
 			for name in self.parameterNames :
 				self[name].hash( h )
@@ -134,7 +142,8 @@ class TrackPass( Gaffer.ComputeNode ) :
 			for frame in frames :
 				shotContext.setFrame( frame )
 				h.append( GafferImage.ImageAlgo.imageHash( self["in"] ) )
-				self["masks"].hash( h )
+				if not seed :
+					self["masks"].hash( h )
 
 	def compute( self, output, context ) :
 
@@ -145,8 +154,16 @@ class TrackPass( Gaffer.ComputeNode ) :
 			output.setValue( self["cache"].getValue( _copy = False ) )
 			return
 
+		seed = self["seed"].getValue()
 		frames = self.__frames()
 		with self.__shotContext( context, frames ) as shotContext :
+
+			promptSet = self.__promptSet()
+			if seed and ( promptSet is None or promptSet.mode != "combine" ) :
+				# Only keyframes combined with automatic layers need a seed
+				# pass (see `tracking.pass_plan()`).
+				output.setValue( self["cache"].getValue( _copy = False ) )
+				return
 
 			direction = self["direction"].getValue()
 			if direction not in ( tracking.FORWARD, tracking.BACKWARD ) :
@@ -158,9 +175,9 @@ class TrackPass( Gaffer.ComputeNode ) :
 			source = _Algo.ImagePlugFrameSource(
 				self["in"], frames, self["workingResolution"].getValue(), self["colorSpace"].getValue(), shotContext
 			)
-			promptSet = self.__promptSet()
-			# In "only" mode the interactive prompts are the only layers.
-			useStage2 = not ( promptSet is not None and promptSet.mode == "only" )
+			# In "only" mode the interactive prompts are the only layers, and
+			# a seed pass tracks the keyframes alone.
+			useStage2 = not seed and not ( promptSet is not None and promptSet.mode == "only" )
 
 			def stage2At( frame ) :
 				frameContext = Gaffer.Context( shotContext )
@@ -241,6 +258,10 @@ class TrackPass( Gaffer.ComputeNode ) :
 			min_layer_area = self["minLayerArea"].getValue(),
 			per_class = self["perClass"].getValue(),
 		)
+
+	def __hasPrompts( self ) :
+
+		return bool( self["promptFile"].getValue() ) or bool( len( self["prompts"].getValue( _copy = False ).keys() ) )
 
 	def __promptSet( self ) :
 

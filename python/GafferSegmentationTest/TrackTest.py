@@ -63,10 +63,14 @@ class TrackTest( GafferSegmentationTest.SegmentationTestCase ) :
 		self.assertTrue( node["backward"].getValue() )
 		self.assertEqual( node["frameRange"].defaultValue(), "${frameRange:start}-${frameRange:end}" )
 		for name in GafferSegmentation.TrackPass.parameterNames :
-			self.assertTrue( node["__forward"][name].getInput().isSame( node[name] ) )
-			self.assertTrue( node["__backward"][name].getInput().isSame( node[name] ) )
+			for passName in ( "__seed", "__forward", "__backward" ) :
+				self.assertTrue( node[passName][name].getInput().isSame( node[name] ) )
+		self.assertEqual( node["__seed"]["direction"].getValue(), "backward" )
+		self.assertTrue( node["__seed"]["seed"].getValue() )
 		self.assertEqual( node["__forward"]["direction"].getValue(), "forward" )
+		self.assertFalse( node["__forward"]["seed"].getValue() )
 		self.assertEqual( node["__backward"]["direction"].getValue(), "backward" )
+		self.assertTrue( node["__forward"]["cache"].getInput().isSame( node["__seed"]["out"] ) )
 
 	def __trackedScript( self, numFrames = 12, seed = 2 ) :
 
@@ -247,6 +251,68 @@ class TrackTest( GafferSegmentationTest.SegmentationTestCase ) :
 		with self.frameContext( script, self.firstFrame ) :
 			with self.assertRaisesRegex( Gaffer.ProcessException, "either promptFile or prompts" ) :
 				script["track"]["layers"].getValue()
+
+	def testSeedPassPrecedesCombinedKeyframes( self ) :
+
+		# As `autoseg` does (`tracking.pass_plan()`), keyframes combined with
+		# automatic layers are first tracked back on their own, so that the
+		# forward pass finds the clicked object in the cache on the frames
+		# before its keyframe instead of starting a duplicate layer there.
+		script, shot, shotFile = self.__trackedScript( numFrames = 8 )
+		track = script["track"]
+		# The backward pass would hide a duplicate on the first frames.
+		track["backward"].setValue( False )
+		promptSet, index = self.__promptSet( shot, "combine" )
+		track["prompts"].setValue( GafferSegmentation.PromptAlgo.toData( promptSet ) )
+
+		def heroFrames() :
+			# The frames on which the clicked layer holds the object.
+			result = set()
+			for frame in self.frames( shot ) :
+				truth = shot.gt_masks( frame, ( 180, 320 ) ).get( index )
+				layers = self.__layersAt( script, frame )
+				if truth is not None and "/person/hero" in layers and self.iou( layers["/person/hero"], truth ) > 0.9 :
+					result.add( frame )
+				for name, mask in layers.items() :
+					if name != "/person/hero" and truth is not None :
+						self.assertLess( self.iou( mask, truth ), 0.5, "duplicate layer {} on frame {}".format( name, frame ) )
+			return result
+
+		visible = { f for f in self.frames( shot ) if shot.gt_masks( f, ( 180, 320 ) ).get( index ) is not None }
+		self.assertLess( min( visible ), promptSet.keyframes[0] )
+		self.assertEqual( heroFrames(), visible )
+		scores = self.__evaluate( script, shot )
+		self.assertEqual( scores.layers_per_object, 1.0 )
+		self.assertEqual( scores.extra_layers, 0 )
+
+		# Without the seed pass (and with no backward pass) the frames before
+		# the keyframe are missed.
+		track["__seed"]["enabled"].setValue( False )
+		self.assertEqual( heroFrames(), { f for f in visible if f >= promptSet.keyframes[0] } )
+
+	def testSeedPassPassesThroughWithoutCombinedPrompts( self ) :
+
+		script, shot, shotFile = self.__trackedScript( numFrames = 6 )
+		track = script["track"]
+		seed = track["__seed"]
+		with self.frameContext( script, self.firstFrame ) :
+			self.assertEqual( seed["out"].getValue(), seed["cache"].getValue() )
+
+		promptSet, index = self.__promptSet( shot, "only" )
+		track["prompts"].setValue( GafferSegmentation.PromptAlgo.toData( promptSet ) )
+		with self.frameContext( script, self.firstFrame ) :
+			self.assertEqual( seed["out"].getValue(), seed["cache"].getValue() )
+
+		promptSet.mode = "combine"
+		track["prompts"].setValue( GafferSegmentation.PromptAlgo.toData( promptSet ) )
+		with self.frameContext( script, self.firstFrame ) :
+			self.assertNotEqual( seed["out"].getValue(), seed["cache"].getValue() )
+
+		# The seed pass tracks the keyframes alone : the automatic masks
+		# do not reach it.
+		context = self.frameContext( script, self.firstFrame )
+		self.assertHashUnchanged( seed["out"], script["detect"]["prompt"], "car", context )
+		self.assertHashChanges( track["__forward"]["out"], script["detect"]["prompt"], "car", context )
 
 	def testPromptAlgoRoundTrip( self ) :
 

@@ -98,6 +98,23 @@ __plugs.update( {
 
 	},
 
+	"seed" : {
+
+		"description" :
+		"""
+		Makes this a seed pass : it tracks the interactive keyframes alone
+		(the `masks` are not used), and only when the prompts combine with
+		automatic layers ; otherwise `cache` is passed through. Run before
+		the forward pass, it puts the clicked objects into the cache on the
+		frames before their keyframes, so the forward pass matches them
+		instead of starting duplicate layers (`autoseg` does the same).
+		""",
+
+		"layout:section" : "Node",
+		"nodule:type" : "",
+
+	},
+
 	"out" : {
 
 		"description" :
