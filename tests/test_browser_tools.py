@@ -251,6 +251,14 @@ def test_interactive_segmentation(page, tools, artifacts_dir):
     assert [o.name for o in saved.objects] == ["/person/person_0001", "/person/person_0002"]
     assert sorted(saved.keyframes) == [1006, 1009]
     assert saved.objects[0].keyframes[1006].labels.tolist() == [1, 0]
+    assert saved.mode == "only"
+    # saved again as fixes to the automatic layers (autoseg's "combine" mode)
+    page.select_option("#prompt-mode", "combine")
+    page.check("#overwrite")
+    page.click("#save-prompts")
+    page.wait_for_function("() => document.querySelector('#status').innerText.startsWith('Saved prompts (combined')")
+    assert interactive.load_prompts(folder / "prompts.json").mode == "combine"
+    page.uncheck("#overwrite")
 
     # write ObjectId and Cryptomatte files and check them
     page.click("#write-outputs")

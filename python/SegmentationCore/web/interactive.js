@@ -364,8 +364,9 @@
 
 	async function savePrompts() {
 		try {
-			const data = await status.busy("saving prompts", () => api("/api/prompts/save", { shot: state.shot, overwrite: $("#overwrite").checked }));
-			status.info(`Saved prompts: ${data.files.join(", ")}`);
+			const data = await status.busy("saving prompts", () => api("/api/prompts/save", { shot: state.shot, overwrite: $("#overwrite").checked, mode: $("#prompt-mode").value }));
+			const use = $("#prompt-mode").value === "combine" ? "combined with the automatic layers" : "as the only layers";
+			status.info(`Saved prompts (${use}): ${data.files.join(", ")}`);
 			listFiles();
 		} catch (error) {
 			status.error(error);
