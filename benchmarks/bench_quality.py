@@ -7,7 +7,10 @@ identity-free per-frame J&F, ID switches and layers per object for:
    each frame, which is all a per-frame method can do);
 2. tracking from raw boxes (no stage 2: boxes prompt the tracker directly);
 3. the full loop, forward pass only;
-4. the full loop, forward + backward (the paper's method).
+4. the full loop, forward + backward (the paper's method);
+5. and 6. the full loop with the optional ``recent`` cache rule
+   (``TrackingParams(cache_rule="recent")``, ``autoseg run --cache-rule
+   recent``), forward only and forward + backward.
 
 Everything runs on the synthetic backends (ground truth known), so the
 figures measure the algorithm, not the models. Usage::
@@ -57,6 +60,8 @@ VARIANTS = [
     ("tracking from raw boxes", lambda s, d, g, t: loop(s, d, g, t, tracking.TrackingParams(), raw=True)),
     ("full loop, forward only", lambda s, d, g, t: loop(s, d, g, t, tracking.TrackingParams(backward=False))),
     ("full loop, forward + backward", lambda s, d, g, t: loop(s, d, g, t, tracking.TrackingParams())),
+    ("recent rule, forward only", lambda s, d, g, t: loop(s, d, g, t, tracking.TrackingParams(backward=False, cache_rule="recent"))),
+    ("recent rule, forward + backward", lambda s, d, g, t: loop(s, d, g, t, tracking.TrackingParams(cache_rule="recent"))),
 ]
 
 

@@ -35,8 +35,15 @@ M = [
  ("T10 invisible objects merged", "tracking.py", "visible = np.flatnonzero(scores > 0)", "visible = np.arange(len(scores))"),
  ("T11 seed pass for keyframes off", "tracking.py", "    if automatic and list(keyframes):", "    if False:"),
  ("T12 window length ignored (track to the end)", "tracking.py", "        return frame_numbers[position:position + window]", "        return frame_numbers[position:]"),
+ ("R1 recent rule: older evidence accepted", "mask_cache.py", "if ages_in[i] <= maps.ages.get(int(layer_ids[i]), np.inf)]", "if True]"),
+ ("R2 recent rule: older pixels of a layer not released", "mask_cache.py", "released = np.isin(maps.ids, ids)", "released = np.zeros(maps.ids.shape, bool)"),
+ ("R3 recent rule: fresher evidence does not beat older layers", "mask_cache.py", "base = np.where(candidate_ages < owner_age, 0.0, current)", "base = current"),
+ ("R4 recent rule falls back to the paper rule", "tracking.py", "    if params.cache_rule == RECENT_RULE:\n", "    if False:\n"),
+ ("R5 evidence age does not grow while propagating", "tracking.py", "ages = {i: age + (step - start) for i, (start, age) in anchors.items()}", "ages = {i: age for i, (start, age) in anchors.items()}"),
+ ("R6 partial-match prompts count as fresh evidence", "tracking.py", "if all(e.kind in (DIRECT, NEW) for e in entries) and len(entries) == 1}", "}"),
 ]
-TESTS = ["tests/test_pipeline_stage2.py", "tests/test_pipeline_cache.py", "tests/test_pipeline_tracking.py", "tests/test_pipeline_interactive.py"]
+TESTS = ["tests/test_pipeline_stage2.py", "tests/test_pipeline_cache.py", "tests/test_pipeline_tracking.py", "tests/test_pipeline_interactive.py",
+         "tests/test_pipeline_cache_rule.py"]
 ok = True
 for name, module, old, new in M:
     if DST.exists(): shutil.rmtree(DST)

@@ -170,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     algo.add_argument("--direct-iou", type=_fraction, default=0.9, help="stage 3: IoU of a direct match (0.9)")
     algo.add_argument("--partial-sim", type=_fraction, default=0.5, help="stage 3: Sim of a partial match (0.5)")
     algo.add_argument("--no-backward", action="store_true", help="skip the backward pass")
+    algo.add_argument("--cache-rule", choices=("paper", "recent"), default="paper",
+                      help="stage 3: how tracked frames enter the mask cache: the paper's epsilon rule (default), or "
+                      "'recent': a layer's most recently prompted evidence replaces older evidence (removes drift; "
+                      "see docs/pipeline.md)")
     run.add_argument("--synthetic", help=argparse.SUPPRESS)  # a shot.json: synthetic backends (tests, benchmarks)
     run.add_argument("--synthetic-faults", default="none", help=argparse.SUPPRESS)
     run.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto", help="progress display")
@@ -248,6 +252,7 @@ def _run_config(args):
         tracking=TrackingParams(
             window=args.window, reprompt_every=args.reprompt_every, epsilon=args.epsilon,
             direct_match_iou=args.direct_iou, partial_match_sim=args.partial_sim, backward=not args.no_backward,
+            cache_rule=args.cache_rule,
         ),
         detect_frames=args.detect_frames,
         formats=formats,

@@ -12,6 +12,12 @@ phrase, where it was born). With a ``directory`` the cache streams: at most
 ``.npz`` per frame, so memory does not grow with shot length. A 1024x576
 frame costs 1.8 MB resident (uint16 ids + uint8 probabilities) and a few KB
 to a few hundred KB compressed on disk.
+
+The optional ``recent`` cache rule (:meth:`MaskCache.apply_recent`, see
+docs/pipeline.md) also keeps, per frame and layer, the *age* of the evidence
+that wrote the layer there: how many frames the tracker propagated since the
+layer was last prompted from stage 2 or an interactive keyframe. The paper's
+rule (:meth:`MaskCache.apply`) neither reads nor writes ages.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ class _FrameMaps:
     ids: np.ndarray  # (H, W) uint16
     probs: np.ndarray  # (H, W) uint8 / uint16
     dirty: bool = False
+    ages: dict[int, float] = dataclasses.field(default_factory=dict)  # layer id -> evidence age (recent rule)
 
 
 class MaskCache:
@@ -220,13 +227,102 @@ class MaskCache:
         changed = write & ((maps.ids != candidate_ids) | (maps.probs != quantised))
         count = int(np.count_nonzero(changed))
         if count:
+            if maps.ages:
+                # this evidence has no age: the layers it touched lose theirs
+                touched = set(np.unique(candidate_ids[changed]).tolist()) | set(np.unique(maps.ids[changed]).tolist())
+                for layer_id in touched:
+                    maps.ages.pop(int(layer_id), None)
             maps.ids[write] = candidate_ids[write]
             maps.probs[write] = quantised[write]
             maps.dirty = True
         return count
 
-    def set_frame(self, frame: int, ids: np.ndarray, probabilities: np.ndarray) -> None:
-        """Replace a frame's maps outright (loading, tests, compaction)."""
+    def evidence_ages(self, frame: int) -> dict[int, float]:
+        """``{layer id: age}`` of the evidence behind each layer on ``frame``
+        (written by :meth:`apply_recent`; layers missing are of unknown age)."""
+        maps = self._get(frame, create=False)
+        return {} if maps is None else dict(maps.ages)
+
+    def evidence_age(self, frame: int, layer_id: int) -> float:
+        """Age of the evidence of one layer on one frame; ``inf`` if unknown."""
+        return self.evidence_ages(frame).get(int(layer_id), float("inf"))
+
+    def apply_recent(
+        self,
+        frame: int,
+        layer_ids: Iterable[int],
+        probabilities: np.ndarray,
+        ages: Iterable[float],
+        epsilon: float,
+    ) -> int:
+        """Merge one tracked frame with the ``recent`` rule (see docs/pipeline.md).
+
+        ``probabilities`` ``(N, H, W)`` are the predictions of the visible
+        layers ``layer_ids`` and ``ages`` how many frames each was propagated
+        since its last prompt from fresh evidence (stage 2, a keyframe).
+
+        * A prediction older than the evidence the cache already holds for
+          its layer on this frame is ignored.
+        * Otherwise it *replaces* its layer there: the layer's pixels are
+          released first, so pixels a drifted, older track wrote go away.
+        * Per pixel the most probable accepted layer is the candidate. It
+          takes a pixel another layer holds with older evidence (or an empty
+          one) where ``epsilon <= V_P``, and a pixel held with evidence as
+          recent or more recent only under the paper's ``M_P + epsilon <= V_P``.
+
+        Returns the number of pixels that changed.
+        """
+        layer_ids = np.asarray(list(layer_ids), np.int64).reshape(-1)
+        ages_in = np.asarray(list(ages), np.float64).reshape(-1)
+        stack = np.asarray(probabilities, np.float32)
+        if stack.ndim != 3 or stack.shape[0] != len(layer_ids) or len(ages_in) != len(layer_ids):
+            raise ValueError(f"apply_recent needs one (H, W) prediction and one age per layer, got {stack.shape}, {len(layer_ids)} ids, {len(ages_in)} ages")
+        if stack.shape[1:] != self.size:
+            raise ValueError(f"prediction of shape {stack.shape[1:]} does not match the cache size {self.size}")
+        unknown = set(layer_ids.tolist()) - set(self._layers)
+        if unknown:
+            raise ValueError(f"layers {sorted(unknown)} are not registered in the mask cache")
+        maps = self._get(frame, create=True)
+        accepted = [i for i in range(len(layer_ids)) if ages_in[i] <= maps.ages.get(int(layer_ids[i]), np.inf)]
+        if not accepted:
+            return 0
+        ids = layer_ids[accepted]
+        new_ages = ages_in[accepted]
+        stack = stack[accepted]
+        best = np.argmax(stack, axis=0)
+        best_p = np.take_along_axis(stack, best[None], axis=0)[0]
+        candidate_ids = np.where(best_p > 0, ids[best], 0).astype(np.uint16)
+        candidate_ages = new_ages[best]
+        quantised = np.clip(np.rint(best_p * self._scale), 0, self._scale).astype(self._dtype)
+
+        released = np.isin(maps.ids, ids)
+        kept_ids = np.where(released, 0, maps.ids).astype(np.uint16)
+        kept_probs = np.where(released, 0, maps.probs).astype(self._dtype)
+        lut = np.full(int(max(kept_ids.max(), 0)) + 1, np.inf)
+        for layer_id, age in maps.ages.items():
+            if layer_id < len(lut):
+                lut[layer_id] = age
+        owner_age = np.where(kept_ids > 0, lut[kept_ids], np.inf)
+        current = kept_probs.astype(np.float32) / self._scale
+        base = np.where(candidate_ages < owner_age, 0.0, current)  # older evidence counts as empty
+        write = (candidate_ids > 0) & (quantised > 0) & (base + epsilon <= best_p + 1e-6)
+        kept_ids[write] = candidate_ids[write]
+        kept_probs[write] = quantised[write]
+        changed = (kept_ids != maps.ids) | (kept_probs != maps.probs)
+        count = int(np.count_nonzero(changed))
+        for layer_id, age in zip(ids.tolist(), new_ages.tolist()):
+            if maps.ages.get(int(layer_id)) != age:
+                maps.ages[int(layer_id)] = float(age)
+                maps.dirty = True
+        if count:
+            maps.ids, maps.probs, maps.dirty = kept_ids, kept_probs, True
+        return count
+
+    def set_frame(
+        self, frame: int, ids: np.ndarray, probabilities: np.ndarray, ages: Mapping[int, float] | None = None
+    ) -> None:
+        """Replace a frame's maps outright (loading, tests, compaction);
+        ``ages`` ``{layer id: evidence age}`` for the ``recent`` rule."""
         ids = np.asarray(ids, np.uint16)
         probs = np.asarray(probabilities)
         if probs.dtype != self._dtype:
@@ -234,7 +330,7 @@ class MaskCache:
         if ids.shape != self.size or probs.shape != self.size:
             raise ValueError(f"maps of shape {ids.shape}/{probs.shape} do not match the cache size {self.size}")
         ids = np.where(probs > 0, ids, 0).astype(np.uint16)
-        maps = _FrameMaps(ids.copy(), probs.copy(), dirty=True)
+        maps = _FrameMaps(ids.copy(), probs.copy(), dirty=True, ages={int(k): float(v) for k, v in (ages or {}).items()})
         self._resident[int(frame)] = maps
         self._resident.move_to_end(int(frame))
         self._evict()
@@ -261,6 +357,10 @@ class MaskCache:
             probs = np.where(ids > 0, maps.probs, 0).astype(self._dtype)
             if not np.array_equal(ids, maps.ids) or not np.array_equal(probs, maps.probs):
                 maps.ids, maps.probs, maps.dirty = ids, probs, True
+            if maps.ages:
+                ages = {mapping[k]: v for k, v in maps.ages.items() if k in mapping}
+                if ages != maps.ages:
+                    maps.ages, maps.dirty = ages, True
         self._layers = {mapping[old]: dataclasses.replace(self._layers[old], id=mapping[old]) for old in keep}
         return mapping
 
@@ -338,6 +438,8 @@ class MaskCache:
         if frame in self._stored:
             with np.load(self._frame_path(frame)) as data:
                 maps = _FrameMaps(data["ids"].astype(np.uint16), data["probs"].astype(self._dtype))
+                if "age_ids" in data.files:
+                    maps.ages = {int(k): float(v) for k, v in zip(data["age_ids"], data["age_values"]) if int(k) in self._layers}
             # Pixels of layers the registry does not know (written by an
             # interrupted run before its layers were committed) count as empty.
             known = np.zeros(int(maps.ids.max()) + 1, bool)
@@ -368,7 +470,14 @@ class MaskCache:
         path = self._frame_path(frame)
         temporary = path.with_name(f".{frame}.tmp.npz")
         with open(temporary, "wb") as stream:
-            np.savez_compressed(stream, ids=maps.ids, probs=maps.probs)
+            if maps.ages:
+                layer_ids = sorted(maps.ages)
+                np.savez_compressed(
+                    stream, ids=maps.ids, probs=maps.probs, age_ids=np.asarray(layer_ids, np.int64),
+                    age_values=np.asarray([maps.ages[k] for k in layer_ids], np.float64),
+                )
+            else:
+                np.savez_compressed(stream, ids=maps.ids, probs=maps.probs)
         os.replace(temporary, path)
         maps.dirty = False
         self._stored.add(int(frame))

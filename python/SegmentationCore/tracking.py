@@ -22,6 +22,12 @@ the last frame (after a seed pass for interactive keyframes, see
 passed in, so a caller (the Gaffer Track node, the pipeline) can run the
 steps one by one.
 
+``cache_rule`` chooses how tracked frames enter the cache: ``"paper"`` (the
+default) is the paper's epsilon rule; ``"recent"`` lets the most recently
+prompted evidence of a layer replace older evidence of it on a frame, which
+removes pixels a drifted track wrote (see :meth:`MaskCache.apply_recent` and
+docs/pipeline.md).
+
 ``partial_match_sim`` is not given by the paper; 0.5 is chosen so that a
 stage-2 mask that is (mostly) a part of a cache layer, or a cache layer that
 is (mostly) a part of a stage-2 mask, keeps its identity, while a mask that
@@ -50,6 +56,10 @@ NEW = "new"
 SUPERSEDED = "superseded"  # a stage-2 mask claimed by an interactive keyframe mask
 TOO_SMALL = "too-small"
 
+PAPER_RULE = "paper"  # M_P + epsilon <= V_P: probabilities only go up
+RECENT_RULE = "recent"  # the most recently prompted evidence of a layer replaces older evidence
+CACHE_RULES = (PAPER_RULE, RECENT_RULE)
+
 
 @dataclasses.dataclass
 class TrackingParams:
@@ -65,6 +75,7 @@ class TrackingParams:
     min_layer_area: int = 16  # pixels: smaller layers / masks are not prompted
     per_class: bool = True  # match stage-2 masks only against layers of the same phrase
     backward: bool = True  # run the backward pass after the forward one
+    cache_rule: str = PAPER_RULE  # how tracked frames enter the cache: paper | recent (see module docs)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -76,6 +87,10 @@ class TrackingParams:
             raise ValueError(
                 f"reprompt_every ({self.reprompt_every}) must not exceed window ({self.window}), "
                 "or frames between windows would never be tracked"
+            )
+        if self.cache_rule not in CACHE_RULES:
+            raise ValueError(
+                f"cache_rule must be one of {', '.join(repr(r) for r in CACHE_RULES)}, not {self.cache_rule!r}"
             )
 
 
@@ -315,12 +330,20 @@ def build_prompts(
     return prompts
 
 
-def merge_into_cache(cache: MaskCache, tracked_frame: TrackedFrame, params: TrackingParams | None = None) -> int:
-    """Write one tracked frame into the cache with the epsilon overwrite rule.
+def merge_into_cache(
+    cache: MaskCache,
+    tracked_frame: TrackedFrame,
+    params: TrackingParams | None = None,
+    ages: Mapping[int, float] | None = None,
+) -> int:
+    """Write one tracked frame into the cache with ``params.cache_rule``.
 
-    Objects the tracker reports as not visible (score <= 0) are skipped;
-    where objects overlap, the most probable one is the candidate for the
-    pixel. Returns the number of cache pixels that changed.
+    ``paper``: the epsilon overwrite rule. Objects the tracker reports as
+    not visible (score <= 0) are skipped; where objects overlap, the most
+    probable one is the candidate for the pixel. ``recent``: the same, but
+    through :meth:`MaskCache.apply_recent` with ``ages`` ``{layer id:
+    frames since its last fresh prompt}`` (missing layers count as age 0).
+    Returns the number of cache pixels that changed.
     """
     params = params or TrackingParams()
     probabilities = np.asarray(tracked_frame.probabilities, np.float32)
@@ -330,6 +353,11 @@ def merge_into_cache(cache: MaskCache, tracked_frame: TrackedFrame, params: Trac
         return 0
     ids = np.asarray(tracked_frame.object_ids, np.int64)[visible]
     stack = probabilities[visible]
+    if params.cache_rule == RECENT_RULE:
+        object_ages = [float((ages or {}).get(int(i), 0.0)) for i in ids]
+        return cache.apply_recent(tracked_frame.frame, ids, stack, object_ages, params.epsilon)
+    if params.cache_rule != PAPER_RULE:
+        params.validate()
     best = np.argmax(stack, axis=0)
     best_p = np.take_along_axis(stack, best[None], axis=0)[0]
     candidate_ids = np.where(best_p > 0, ids[best], 0).astype(np.uint16)
@@ -354,9 +382,16 @@ def track_window(
     direction: str = FORWARD,
     params: TrackingParams | None = None,
     extra_prompts: Mapping[int, Mapping[int, Prompt]] | None = None,
+    prompt_ages: Mapping[int, float] | None = None,
 ) -> WindowResult:
     """Track every prompted layer through one window (one batched tracker
-    session) and merge each frame into the cache."""
+    session) and merge each frame into the cache.
+
+    ``prompt_ages`` ``{layer id: age}`` (``recent`` cache rule only) is how
+    old each prompt's evidence is (0, the default, for a stage-2 or
+    interactive mask; see :func:`prompt_ages`); a tracked frame's evidence is
+    that plus the number of frames propagated. Extra prompts restart at 0.
+    """
     params = params or TrackingParams()
     order = window_frames(frames.frame_numbers, start_frame, direction, params.window)
     result = WindowResult(int(start_frame), direction, [], sorted(prompts), 0)
@@ -370,13 +405,43 @@ def track_window(
         if int(frame) in order and int(frame) != int(start_frame):
             session_prompts[int(frame)] = dict(more)
     expected = iter(order)
-    for tracked in tracker.track(frames, session_prompts, order):
+    anchors = {int(i): (0, float((prompt_ages or {}).get(int(i), 0.0))) for i in prompts}  # layer -> (step, age)
+    for step, tracked in enumerate(tracker.track(frames, session_prompts, order)):
         want = next(expected, None)
         if tracked.frame != want:
             raise RuntimeError(f"the tracker returned frame {tracked.frame}, expected {want}")
-        result.changed_pixels += merge_into_cache(cache, tracked, params)
+        ages = None
+        if params.cache_rule != PAPER_RULE:
+            if step:
+                anchors.update({int(i): (step, 0.0) for i in session_prompts.get(int(tracked.frame), {})})
+            ages = {i: age + (step - start) for i, (start, age) in anchors.items()}
+        result.changed_pixels += merge_into_cache(cache, tracked, params, ages)
         result.frames.append(tracked.frame)
     return result
+
+
+def prompt_ages(
+    cache: MaskCache,
+    frame: int,
+    prompts: Mapping[int, Prompt],
+    matches: Matches | None = None,
+    overrides: Mapping[int, Prompt] | None = None,
+) -> dict[int, float]:
+    """How old the evidence behind each prompt of a window is (``recent`` rule).
+
+    0 for a layer prompted with a stage-2 mask alone (a direct match or a
+    new layer) or an interactive keyframe. Every other layer is prompted
+    with its cache mask (a partial match: with the union of the cache mask
+    and stage-2 masks), so its age is the age of the cache's evidence on
+    ``frame`` (``inf`` if unknown). Counting partial matches as fresh lets
+    a union that grew over a neighbour replace good evidence: 0.831 instead
+    of 0.897 J&F forward + backward on the ``faulty`` benchmark.
+    """
+    fresh = set()
+    if matches is not None:
+        fresh = {i for i, entries in matches.by_layer().items() if all(e.kind in (DIRECT, NEW) for e in entries) and len(entries) == 1}
+    fresh |= {int(i) for i in (overrides or {})}
+    return {int(i): 0.0 if int(i) in fresh else cache.evidence_age(frame, int(i)) for i in prompts}
 
 
 # ---------------------------------------------------------------------------- passes
@@ -434,7 +499,8 @@ def run_pass(
         matches = match_stage2(cache, frame, _stage2_at(stage2, frame), params, override_masks)
         cache.add_layers(matches.new_layers)
         prompts = build_prompts(cache, frame, matches, params, overrides)
-        window = track_window(tracker, frames, cache, frame, prompts, direction, params)
+        ages = prompt_ages(cache, frame, prompts, matches, overrides) if params.cache_rule != PAPER_RULE else None
+        window = track_window(tracker, frames, cache, frame, prompts, direction, params, prompt_ages=ages)
         if on_window is not None:
             on_window(index, len(schedule), matches, window)
         # keep the decisions, not the stage-2 pixels: memory must not grow with the shot
