@@ -89,6 +89,7 @@ class TrackPass( Gaffer.ComputeNode ) :
 		self["maskThreshold"] = Gaffer.FloatPlug( defaultValue = defaults.mask_threshold, minValue = 0.0, maxValue = 1.0 )
 		self["minLayerArea"] = Gaffer.IntPlug( defaultValue = defaults.min_layer_area, minValue = 0 )
 		self["perClass"] = Gaffer.BoolPlug( defaultValue = defaults.per_class )
+		self["cacheRule"] = Gaffer.StringPlug( defaultValue = defaults.cache_rule )
 
 		self["promptFile"] = Gaffer.StringPlug()
 		self["prompts"] = Gaffer.CompoundObjectPlug( defaultValue = IECore.CompoundObject() )
@@ -101,7 +102,7 @@ class TrackPass( Gaffer.ComputeNode ) :
 		"frameRange", "model", "workingResolution", "colorSpace", "providers",
 		"window", "repromptEvery", "epsilon", "directMatchIoU", "partialMatchSimilarity",
 		"overlapSimilarity", "maskThreshold", "minLayerArea", "perClass",
-		"promptFile", "prompts",
+		"cacheRule", "promptFile", "prompts",
 	)
 
 	__inputNames = ( "in", "masks", "cache", "enabled", "direction", "seed" ) + parameterNames
@@ -257,6 +258,7 @@ class TrackPass( Gaffer.ComputeNode ) :
 			mask_threshold = self["maskThreshold"].getValue(),
 			min_layer_area = self["minLayerArea"].getValue(),
 			per_class = self["perClass"].getValue(),
+			cache_rule = self["cacheRule"].getValue(),
 		)
 
 	def __hasPrompts( self ) :

@@ -409,6 +409,11 @@ def cacheToData( cache, imageSize, extra = None ) :
 		entry["probabilities"] = packArray(
 			numpy.clip( numpy.rint( probabilities * 255 ), 0, 255 ).astype( numpy.uint8 )
 		)
+		# Evidence ages of the "recent" cache rule (none with the paper's).
+		ages = cache.evidence_ages( frame )
+		if ages :
+			entry["ageIds"] = IECore.IntVectorData( sorted( ages ) )
+			entry["ageValues"] = IECore.FloatVectorData( [ ages[i] for i in sorted( ages ) ] )
 		frames[str( frame )] = entry
 	result["frames"] = frames
 	for key, value in ( extra or {} ).items() :
@@ -426,7 +431,10 @@ def dataToCache( data, directory = None ) :
 	cache.add_layers( LayerInfo.from_dict( item ) for item in registry["layers"] )
 	for frame, entry in data["frames"].items() :
 		probabilities = unpackArray( entry["probabilities"] ).astype( numpy.float32 ) / 255.0
-		cache.set_frame( int( frame ), unpackArray( entry["ids"] ), probabilities )
+		ages = None
+		if "ageIds" in entry :
+			ages = dict( zip( entry["ageIds"], entry["ageValues"] ) )
+		cache.set_frame( int( frame ), unpackArray( entry["ids"] ), probabilities, ages = ages )
 	return cache
 
 def isEmpty( data ) :

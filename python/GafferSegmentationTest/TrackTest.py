@@ -150,7 +150,7 @@ class TrackTest( GafferSegmentationTest.SegmentationTestCase ) :
 		for name, value in [
 			( "window", 10 ), ( "repromptEvery", 3 ), ( "epsilon", 0.2 ), ( "directMatchIoU", 0.8 ),
 			( "partialMatchSimilarity", 0.4 ), ( "overlapSimilarity", 0.2 ), ( "maskThreshold", 0.4 ),
-			( "minLayerArea", 100 ), ( "perClass", False ), ( "backward", False ), ( "workingResolution", 200 ),
+			( "minLayerArea", 100 ), ( "perClass", False ), ( "cacheRule", "recent" ), ( "backward", False ), ( "workingResolution", 200 ),
 			( "colorSpace", "sRGB" ), ( "providers", "cpu" ), ( "frameRange", "1001-1004" ),
 			( "promptFile", "/no/such/prompts.json" ),
 		] :
@@ -313,6 +313,40 @@ class TrackTest( GafferSegmentationTest.SegmentationTestCase ) :
 		context = self.frameContext( script, self.firstFrame )
 		self.assertHashUnchanged( seed["out"], script["detect"]["prompt"], "car", context )
 		self.assertHashChanges( track["__forward"]["out"], script["detect"]["prompt"], "car", context )
+
+	def testRecentCacheRule( self ) :
+
+		script, shot, shotFile = self.__trackedScript( numFrames = 8 )
+		track = script["track"]
+		self.assertEqual( track["cacheRule"].getValue(), "paper" )
+		paper = self.__evaluate( script, shot )
+		with self.frameContext( script, self.firstFrame ) :
+			forward = track["__forward"]["out"].getValue()
+		# The paper's rule records no evidence ages.
+		self.assertFalse( any( "ageIds" in forward["frames"][f] for f in forward["frames"].keys() ) )
+
+		track["cacheRule"].setValue( "recent" )
+		self.assertEqual( track["__backward"]["cacheRule"].getValue(), "recent" )
+		with self.frameContext( script, self.firstFrame ) :
+			forward = track["__forward"]["out"].getValue()
+		# The ages reach the backward pass through the cache data, as they do
+		# through `autoseg`'s work folder.
+		entry = forward["frames"][str( self.firstFrame + 2 )]
+		self.assertTrue( len( entry["ageIds"] ) )
+		cache = GafferSegmentation._Algo.dataToCache( forward )
+		self.assertEqual(
+			cache.evidence_ages( self.firstFrame + 2 ),
+			dict( zip( entry["ageIds"], entry["ageValues"] ) ),
+		)
+		# Without drift both rules find the objects.
+		recent = self.__evaluate( script, shot )
+		self.assertGreater( recent.j, 0.9 )
+		self.assertGreater( paper.j, 0.9 )
+
+		track["cacheRule"].setValue( "newest" )
+		with self.frameContext( script, self.firstFrame ) :
+			with self.assertRaisesRegex( Gaffer.ProcessException, "cache_rule must be one of 'paper', 'recent'" ) :
+				track["layers"].getValue()
 
 	def testPromptAlgoRoundTrip( self ) :
 

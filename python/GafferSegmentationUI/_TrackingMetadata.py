@@ -123,6 +123,27 @@ parameters = {
 		"""
 	),
 
+	"cacheRule" : dict(
+		__parameter(
+			"""
+			How tracked frames enter the mask cache. "paper" : the paper's
+			rule, a prediction takes a pixel only where the cached
+			probability + epsilon <= the new one, so pixels are never taken
+			back. "recent" (not in the paper) : the evidence nearest in time
+			to a stage-2 or interactive prompt wins, and a layer's fresher
+			prediction releases its older pixels, so drift is undone and the
+			backward pass repairs it. Measured on generated shots with
+			tracker drift, J&F forward + backward 0.660 -> 0.897 ; see
+			docs/pipeline.md.
+			"""
+		),
+		**{
+			"preset:Paper" : "paper",
+			"preset:Recent" : "recent",
+			"plugValueWidget:type" : "GafferUI.PresetsPlugValueWidget",
+		}
+	),
+
 	"promptFile" : {
 
 		"description" :
