@@ -77,6 +77,7 @@ promotedPlugs = [
 	( "epsilon", "Track.epsilon", "Tracking" ),
 	( "directMatchIoU", "Track.directMatchIoU", "Tracking" ),
 	( "backward", "Track.backward", "Tracking" ),
+	( "cacheRule", "Track.cacheRule", "Tracking" ),
 	( "promptFile", "Track.promptFile", "Interactive" ),
 	( "out", "Track.out", None ),
 	( "layers", "Track.layers", None ),
