@@ -297,3 +297,15 @@ def test_rank_computation_matches_a_plain_sort(depth):
         alphas = samples.alpha[chosen]
         expected = sorted(range(len(chosen)), key=lambda i: (-alphas[i], samples.layer[chosen][i]))
         assert [int(ranks[chosen][i]) for i in expected] == list(range(len(chosen)))
+
+
+def test_writers_refuse_attributes_that_would_replace_their_own():
+    # A caller's metadata may not silently change the image's layout.
+    channels = [exr_header.ChannelInfo("A", exr_header.PIXEL_FLOAT)]
+    header = exr_header.image_attributes(channels, "zip", 4, 2, {"type": exr_header.attr_string("deepscanline")},
+                                         {"owner": exr_header.attr_string("comp")}, writer="the deep")
+    assert header["dataWindow"] == exr_header.attr_box2i(0, 0, 3, 1) and "owner" in header and "type" in header
+    for taken in ("dataWindow", "type"):
+        with pytest.raises(ValueError, match=f"attribute '{taken}' is set by the deep writer"):
+            exr_header.image_attributes(channels, "zip", 4, 2, {"type": exr_header.attr_string("deepscanline")},
+                                        {taken: exr_header.attr_int(1)}, writer="the deep")

@@ -107,24 +107,16 @@ def encode_deep_scanline(
         packed_tables = [row.tobytes() for row in raw_tables]
         packed_data = [b"".join(pieces) for pieces in data_pieces]
 
-    header_attributes = {
-        "channels": hdr.attr_chlist([hdr.ChannelInfo(c.name, c.pixel_type) for c in channels]),
-        "compression": hdr.attr_compression(compression),
-        "dataWindow": hdr.attr_box2i(0, 0, width - 1, height - 1),
-        "displayWindow": hdr.attr_box2i(0, 0, width - 1, height - 1),
-        "lineOrder": hdr.attr_line_order_increasing(),
-        "pixelAspectRatio": hdr.attr_float(1.0),
-        "screenWindowCenter": hdr.attr_v2f(0.0, 0.0),
-        "screenWindowWidth": hdr.attr_float(1.0),
+    deep_attributes = {
         "type": hdr.attr_string("deepscanline"),
         "version": hdr.attr_int(1),
         "chunkCount": hdr.attr_int(height),
         "maxSamplesPerPixel": hdr.attr_int(int(counts.max()) if counts.size else 0),
     }
-    for name, value in (attributes or {}).items():
-        if name in header_attributes:
-            raise ValueError(f"attribute {name!r} is set by the deep writer")
-        header_attributes[name] = value
+    header_attributes = hdr.image_attributes(
+        [hdr.ChannelInfo(c.name, c.pixel_type) for c in channels],
+        compression, width, height, deep_attributes, attributes, writer="the deep",
+    )
     header_bytes = hdr.encode_header(2 | hdr.VERSION_NON_IMAGE, header_attributes)
 
     chunk_pieces = []

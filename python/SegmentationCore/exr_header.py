@@ -229,6 +229,37 @@ def attr_chlist(channels: list[ChannelInfo]) -> tuple[str, bytes]:
     return "chlist", encode_chlist(channels)
 
 
+def image_attributes(
+    channels: list[ChannelInfo],
+    compression: str,
+    width: int,
+    height: int,
+    writer_attributes: Mapping[str, tuple[str, bytes]] | None = None,
+    attributes: Mapping[str, tuple[str, bytes]] | None = None,
+    writer: str = "the",
+) -> dict[str, tuple[str, bytes]]:
+    """The header of a single-part scanline image whose data and display
+    windows are ``width`` x ``height`` at the origin: the attributes every
+    such file needs, the ``writer_attributes`` of its kind (flat or deep) and
+    the caller's ``attributes``, which may not replace either."""
+    header = {
+        "channels": attr_chlist(channels),
+        "compression": attr_compression(compression),
+        "dataWindow": attr_box2i(0, 0, width - 1, height - 1),
+        "displayWindow": attr_box2i(0, 0, width - 1, height - 1),
+        "lineOrder": attr_line_order_increasing(),
+        "pixelAspectRatio": attr_float(1.0),
+        "screenWindowCenter": attr_v2f(0.0, 0.0),
+        "screenWindowWidth": attr_float(1.0),
+    }
+    header.update(writer_attributes or {})
+    for name, value in (attributes or {}).items():
+        if name in header:
+            raise ValueError(f"attribute {name!r} is set by {writer} writer")
+        header[name] = value
+    return header
+
+
 def encode_header(version: int, attributes: Mapping[str, tuple[str, bytes]]) -> bytes:
     """Magic, version and one header with its terminating null byte.
 

@@ -78,20 +78,10 @@ class FlatLayout:
         else:
             packed = exr_zip.compress_chunks(raw, lengths, level)
 
-        header_attributes = {
-            "channels": hdr.attr_chlist([hdr.ChannelInfo(name, pixel_type) for name, pixel_type in self.channels]),
-            "compression": hdr.attr_compression(compression),
-            "dataWindow": hdr.attr_box2i(0, 0, width - 1, height - 1),
-            "displayWindow": hdr.attr_box2i(0, 0, width - 1, height - 1),
-            "lineOrder": hdr.attr_line_order_increasing(),
-            "pixelAspectRatio": hdr.attr_float(1.0),
-            "screenWindowCenter": hdr.attr_v2f(0.0, 0.0),
-            "screenWindowWidth": hdr.attr_float(1.0),
-        }
-        for name, value in (attributes or {}).items():
-            if name in header_attributes:
-                raise ValueError(f"attribute {name!r} is set by the flat writer")
-            header_attributes[name] = value
+        header_attributes = hdr.image_attributes(
+            [hdr.ChannelInfo(name, pixel_type) for name, pixel_type in self.channels],
+            compression, width, height, attributes=attributes, writer="the flat",
+        )
         header_bytes = hdr.encode_header(2, header_attributes)
 
         offsets = np.empty(len(chunk_starts), dtype="<u8")
