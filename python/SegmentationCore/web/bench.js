@@ -187,16 +187,8 @@
 		if (state.defaults) applySettings(state.defaults);
 		applySettings(hash);
 		if (hash.prompt) $("#prompt").value = hash.prompt;
-		try {
-			state.shots = await loadShots($("#shot"), hash.shot);
-		} catch (error) {
-			status.error(error);
-			return;
-		}
-		if (!state.shots.length) {
-			status.error(new Error("No image sequences under the plate root"));
-			return;
-		}
+		state.shots = (await loadShots($("#shot"), hash.shot, status)) || [];
+		if (!state.shots.length) return;
 		await selectShot($("#shot").value, hash.frame);
 		updateSettingsText();
 	}

@@ -177,11 +177,23 @@ const Tools = (() => {
 		context.restore();
 	}
 
-	async function loadShots(select, preferred) {
-		const data = await api("/api/shots");
+	// Fills `select` with the shots under the plate root; null (reported on
+	// `status`) when they cannot be listed or there are none.
+	async function loadShots(select, preferred, status) {
+		let data;
+		try {
+			data = await api("/api/shots");
+		} catch (error) {
+			status.error(error);
+			return null;
+		}
 		select.innerHTML = "";
 		for (const shot of data.shots) {
 			select.append(element("option", { value: shot.id, text: `${shot.id} (${shot.first}-${shot.last})` }));
+		}
+		if (!data.shots.length) {
+			status.error(new Error("No image sequences under the plate root"));
+			return null;
 		}
 		if (preferred && data.shots.some((s) => s.id === preferred)) select.value = preferred;
 		return data.shots;

@@ -421,16 +421,8 @@
 	async function init() {
 		await showModels($("#models"));
 		const hash = readHash();
-		try {
-			state.shots = await loadShots($("#shot"), hash.shot);
-		} catch (error) {
-			status.error(error);
-			return;
-		}
-		if (!state.shots.length) {
-			status.error(new Error("No image sequences under the plate root"));
-			return;
-		}
+		state.shots = (await loadShots($("#shot"), hash.shot, status)) || [];
+		if (!state.shots.length) return;
 		await selectShot($("#shot").value, hash.frame, hash.object);
 	}
 
