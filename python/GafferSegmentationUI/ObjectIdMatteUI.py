@@ -37,6 +37,8 @@
 import Gaffer
 import GafferSegmentation
 
+from . import _Common
+
 Gaffer.Metadata.registerNode(
 
 	GafferSegmentation.ObjectIdMatte,
@@ -50,23 +52,12 @@ Gaffer.Metadata.registerNode(
 
 	plugs = {
 
-		"fileName" : {
-
-			"description" :
+		"fileName" : _Common.exrFileName(
 			"""
 			An ObjectId (deep) or Cryptomatte EXR ; `####` is replaced by the
 			frame number.
-			""",
-
-			"plugValueWidget:type" : "GafferUI.FileSystemPathPlugValueWidget",
-			"path:leaf" : True,
-			"path:bookmarks" : "image",
-			"fileSystemPath:extensions" : "exr",
-			"fileSystemPath:extensionsLabel" : "Show only EXR files",
-			"fileSystemPath:includeSequences" : True,
-			"nodule:type" : "",
-
-		},
+			"""
+		),
 
 		"names" : {
 

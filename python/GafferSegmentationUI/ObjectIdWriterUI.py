@@ -37,18 +37,7 @@
 import Gaffer
 import GafferSegmentation
 
-def __fileName( description ) :
-
-	return {
-		"description" : description,
-		"plugValueWidget:type" : "GafferUI.FileSystemPathPlugValueWidget",
-		"path:leaf" : True,
-		"path:bookmarks" : "image",
-		"fileSystemPath:extensions" : "exr",
-		"fileSystemPath:extensionsLabel" : "Show only EXR files",
-		"fileSystemPath:includeSequences" : True,
-		"nodule:type" : "",
-	}
+from . import _Common
 
 Gaffer.Metadata.registerNode(
 
@@ -79,14 +68,14 @@ Gaffer.Metadata.registerNode(
 
 		},
 
-		"fileName" : __fileName(
+		"fileName" : _Common.exrFileName(
 			"""
 			The ObjectId file of each frame ; `####` (or `${frame}`) is
 			replaced by the frame number. Empty to write none.
 			"""
 		),
 
-		"cryptomatteFileName" : __fileName(
+		"cryptomatteFileName" : _Common.exrFileName(
 			"""
 			The Cryptomatte file of each frame ; `####` is replaced by the
 			frame number. Empty to write none.

@@ -50,6 +50,19 @@ def imageInput( purpose ) :
 		"plugValueWidget:type" : "",
 	}
 
+def exrFileName( description ) :
+
+	return {
+		"description" : description,
+		"plugValueWidget:type" : "GafferUI.FileSystemPathPlugValueWidget",
+		"path:leaf" : True,
+		"path:bookmarks" : "image",
+		"fileSystemPath:extensions" : "exr",
+		"fileSystemPath:extensionsLabel" : "Show only EXR files",
+		"fileSystemPath:includeSequences" : True,
+		"nodule:type" : "",
+	}
+
 def model( kind, what ) :
 
 	result = dict( ModelPresets.plugMetadata( kind ) )
