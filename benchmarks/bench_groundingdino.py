@@ -143,6 +143,48 @@ def engine_memory(folder: pathlib.Path, width: int, height: int, threads: int) -
     return seconds, peak
 
 
+def int8_converter():
+    """Dynamic int8 quantisation of a graph file (weights only)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    return lambda source, target: quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+
+
+def fp16_converter():
+    """fp16 weights and arithmetic, fp32 inputs and outputs."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    def convert(source, target):
+        onnx.save(convert_float_to_float16(onnx.load(str(source)), keep_io_types=True), str(target))
+
+    return convert
+
+
+def measure_variant(path, suffix, converter, reference, feed, args) -> dict:
+    """Convert the fp32 graph at ``path`` with ``converter()`` (its imports
+    are not timed), time the result and compare it with the fp32
+    ``reference``; the converted file is removed again. A failure is
+    reported, not raised."""
+    target = path.with_name(path.stem + suffix)
+    try:
+        convert = converter()
+        started = time.perf_counter()
+        convert(path, target)
+        convert_s = time.perf_counter() - started
+        session, _, _ = ort_session(target, args.threads)
+        seconds, _ = timed(lambda: session.run(None, feed), args.runs)
+        error = variant_error(reference, session.run(None, feed))
+        result = {"mib": round(target.stat().st_size / 2**20, 1), "s": seconds,
+                  "convert_s": round(convert_s, 1), "error_vs_fp32": error}
+        del session
+    except Exception as failure:  # noqa: BLE001 - report and go on
+        result = {"failed": str(failure)[:300]}
+    target.unlink(missing_ok=True)
+    gc.collect()
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="SwinT")
@@ -252,45 +294,10 @@ def main() -> int:
                 gc.collect()
 
             if not args.no_variants:
-                row["variants"] = {}
-                from onnxruntime.quantization import QuantType, quantize_dynamic
-
-                int8 = path.with_name(path.stem + ".int8.onnx")
-                started = time.perf_counter()
-                try:
-                    quantize_dynamic(str(path), str(int8), weight_type=QuantType.QInt8)
-                    quant_s = time.perf_counter() - started
-                    session, load_s, _ = ort_session(int8, args.threads)
-                    seconds, _ = timed(lambda: session.run(None, feed), args.runs)
-                    error = variant_error(reference, session.run(None, feed))
-                    row["variants"]["int8_dynamic"] = {"mib": round(int8.stat().st_size / 2**20, 1), "s": seconds,
-                                                       "convert_s": round(quant_s, 1), "error_vs_fp32": error}
-                    del session
-                except Exception as failure:  # noqa: BLE001 - report and go on
-                    row["variants"]["int8_dynamic"] = {"failed": str(failure)[:300]}
-                int8.unlink(missing_ok=True)
-                gc.collect()
-
-                fp16 = path.with_name(path.stem + ".fp16.onnx")
-                try:
-                    import onnx
-                    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-                    started = time.perf_counter()
-                    converted = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
-                    onnx.save(converted, str(fp16))
-                    del converted
-                    convert_s = time.perf_counter() - started
-                    session, load_s, _ = ort_session(fp16, args.threads)
-                    seconds, _ = timed(lambda: session.run(None, feed), args.runs)
-                    error = variant_error(reference, session.run(None, feed))
-                    row["variants"]["fp16"] = {"mib": round(fp16.stat().st_size / 2**20, 1), "s": seconds,
-                                               "convert_s": round(convert_s, 1), "error_vs_fp32": error}
-                    del session
-                except Exception as failure:  # noqa: BLE001 - report and go on
-                    row["variants"]["fp16"] = {"failed": str(failure)[:300]}
-                fp16.unlink(missing_ok=True)
-                gc.collect()
+                row["variants"] = {
+                    "int8_dynamic": measure_variant(path, ".int8.onnx", int8_converter, reference, feed, args),
+                    "fp16": measure_variant(path, ".fp16.onnx", fp16_converter, reference, feed, args),
+                }
                 for name, variant in row["variants"].items():
                     if "failed" in variant:
                         print(f"  {name}: failed: {variant['failed']}")
