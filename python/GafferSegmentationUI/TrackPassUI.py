@@ -37,26 +37,11 @@
 import Gaffer
 import GafferSegmentation
 
-from . import _Common
 from . import _TrackingMetadata
 
 __plugs = dict( _TrackingMetadata.parameters )
+__plugs.update( _TrackingMetadata.inputs )
 __plugs.update( {
-
-	"in" : _Common.imageInput( "Every frame of `frameRange` is read." ),
-
-	"masks" : {
-
-		"description" :
-		"""
-		The stage-2 masks, from a Segment node ; pulled on the re-prompt
-		frames.
-		""",
-
-		"nodule:type" : "GafferUI::StandardNodule",
-		"plugValueWidget:type" : "",
-
-	},
 
 	"cache" : {
 

@@ -41,23 +41,8 @@ from . import _Common
 from . import _TrackingMetadata
 
 __plugs = dict( _TrackingMetadata.parameters )
+__plugs.update( _TrackingMetadata.inputs )
 __plugs.update( {
-
-	"in" : _Common.imageInput( "Every frame of `frameRange` is read." ),
-
-	"masks" : {
-
-		"description" :
-		"""
-		The stage-2 masks, from a Segment node ; pulled on the re-prompt
-		frames only (every `repromptEvery` frames of each pass, plus
-		keyframes).
-		""",
-
-		"nodule:type" : "GafferUI::StandardNodule",
-		"plugValueWidget:type" : "",
-
-	},
 
 	"backward" : {
 

@@ -181,3 +181,25 @@ parameters = {
 	},
 
 }
+
+## Metadata for the inputs, shared by Track and TrackPass.
+
+inputs = {
+
+	"in" : _Common.imageInput( "Every frame of `frameRange` is read." ),
+
+	"masks" : {
+
+		"description" :
+		"""
+		The stage-2 masks, from a Segment node ; pulled on the re-prompt
+		frames only (every `repromptEvery` frames of each pass, plus
+		keyframes).
+		""",
+
+		"nodule:type" : "GafferUI::StandardNodule",
+		"plugValueWidget:type" : "",
+
+	},
+
+}
