@@ -31,8 +31,9 @@ import numpy as np  # noqa: E402
 import Gaffer  # noqa: E402
 import GafferImage  # noqa: E402
 import GafferSegmentation  # noqa: E402
-from SegmentationCore import plates, stage2, synthetic, tracking  # noqa: E402
-from SegmentationCore.mask_cache import MaskCache  # noqa: E402
+from SegmentationCore import plates, synthetic
+from SegmentationCore.pipeline import stage2, tracking  # noqa: E402
+from SegmentationCore.pipeline.mask_cache import MaskCache  # noqa: E402
 
 
 def main():

@@ -119,8 +119,8 @@ ENGINE_MEMORY_SCRIPT = """
 import sys, time
 sys.path.insert(0, {python!r})
 import numpy as np
-from SegmentationCore.frames import ArrayFrameSource
-from SegmentationCore.groundingdino import load_detector
+from SegmentationCore.plates.arrays import ArrayFrameSource
+from SegmentationCore.models.groundingdino import load_detector
 started = time.perf_counter()
 detector = load_detector({folder!r}, providers="cpu", threads={threads})
 frames = ArrayFrameSource([np.random.default_rng(0).random(({height}, {width}, 3), np.float32)], first_frame=1)
@@ -203,8 +203,8 @@ def main() -> int:
     import export_groundingdino
     import gdino_build
     import gdino_parity
-    from SegmentationCore.frames import ArrayFrameSource
-    from SegmentationCore.groundingdino import PromptTokenizer, load_detector
+    from SegmentationCore.plates.arrays import ArrayFrameSource
+    from SegmentationCore.models.groundingdino import PromptTokenizer, load_detector
 
     torch.set_num_threads(args.threads)
     work = pathlib.Path(args.work or tempfile.mkdtemp(prefix="bench-gdino-"))
@@ -288,7 +288,7 @@ def main() -> int:
                 row["engine_process_first_detect_s"], row["engine_process_peak_rss_mib"] = round(first_s, 1), round(peak)
                 print(f"  fresh engine process (no torch): load + first detect {first_s:.1f} s, peak RSS {peak:.0f} MiB")
                 del detector
-                from SegmentationCore import runtime
+                from SegmentationCore.models import runtime
 
                 runtime.clear_sessions()
                 gc.collect()

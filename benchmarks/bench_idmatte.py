@@ -25,8 +25,8 @@ sys.path[:0] = [os.path.join(ROOT, "python"), os.path.join(ROOT, "tests")]
 import numpy as np  # noqa: E402
 
 from idmatte_layers import crowd_layers, overlapping_layers  # noqa: E402
-from SegmentationCore import cryptomatte, mattefilter, objectid  # noqa: E402
-from SegmentationCore.idsamples import collect_samples  # noqa: E402
+from SegmentationCore.idmatte import cryptomatte, mattefilter, objectid  # noqa: E402
+from SegmentationCore.idmatte.idsamples import collect_samples  # noqa: E402
 
 
 def timed(function, repeat: int) -> tuple[float, float]:
@@ -148,7 +148,7 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--zlib", action="store_true", help="deflate with zlib even if ISA-L (isal) is installed")
     args = parser.parse_args()
-    from SegmentationCore import exr_zip
+    from SegmentationCore.idmatte import exr_zip
 
     if args.zlib:
         import zlib

@@ -29,8 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "python"))
 
-from SegmentationCore import metrics, stage2, synthetic, tracking  # noqa: E402
-from SegmentationCore.mask_cache import MaskCache  # noqa: E402
+from SegmentationCore.pipeline import metrics, stage2, tracking
+from SegmentationCore import synthetic  # noqa: E402
+from SegmentationCore.pipeline.mask_cache import MaskCache  # noqa: E402
 
 
 def stage2_only(shot, detector, segmenter):

@@ -37,8 +37,8 @@ for sub in ("python", "export", "tests"):
     if str(ROOT / sub) not in sys.path:
         sys.path.insert(0, str(ROOT / sub))
 
-from SegmentationCore.sam2 import FeatureCache, load_sam2  # noqa: E402
-from SegmentationCore.types import Prompt  # noqa: E402
+from SegmentationCore.models.sam2 import FeatureCache, load_sam2  # noqa: E402
+from SegmentationCore.core.types import Prompt  # noqa: E402
 
 HEIGHT, WIDTH = 576, 1024
 
@@ -103,8 +103,8 @@ def bench_graphs(model_dir: pathlib.Path, threads: int, repeat: int) -> list[tup
     import torch
 
     import sam2_model
-    from SegmentationCore.sam2.heads import decode, padded_points
-    from SegmentationCore.sam2.segmenter import prompt_points
+    from SegmentationCore.models.sam2.heads import decode, padded_points
+    from SegmentationCore.models.sam2.segmenter import prompt_points
 
     torch.set_num_threads(threads)
     manifest = json.loads((model_dir / "manifest.json").read_text())
@@ -117,7 +117,7 @@ def bench_graphs(model_dir: pathlib.Path, threads: int, repeat: int) -> list[tup
     engine.warm_up()
     frames = SyntheticFrames(1)
     image = frames.image(0)
-    from SegmentationCore.sam2.preprocess import preprocess_image
+    from SegmentationCore.models.sam2.preprocess import preprocess_image
 
     tensor = preprocess_image(image, engine.input_size, engine.mean, engine.std)
     rows = []

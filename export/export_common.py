@@ -15,7 +15,7 @@ import sys
 import tempfile
 from typing import Any
 
-MANIFEST_FORMAT = 1  # keep equal to SegmentationCore.runtime.MANIFEST_FORMAT
+MANIFEST_FORMAT = 1  # keep equal to SegmentationCore.models.runtime.MANIFEST_FORMAT
 
 
 def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -52,8 +52,8 @@ def _export_sources_hash(config: str, seed: int) -> str:
 def _is_complete(folder: pathlib.Path) -> bool:
     if not (folder / "manifest.json").is_file():
         return False
-    from SegmentationCore import runtime
-    from SegmentationCore.errors import ModelFolderError
+    from SegmentationCore.models import runtime
+    from SegmentationCore.core.errors import ModelFolderError
 
     try:
         runtime.load_manifest(folder, "sam2")

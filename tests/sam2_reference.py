@@ -63,7 +63,7 @@ def run_video_predictor(images: list[np.ndarray], add_prompts, start: int, rever
     import torch
     import sam2.sam2_video_predictor as video_module
 
-    from SegmentationCore.sam2.preprocess import preprocess_image
+    from SegmentationCore.models.sam2.preprocess import preprocess_image
 
     model = reference_model(seed)
     height, width = images[0].shape[:2]

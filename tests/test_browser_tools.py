@@ -10,7 +10,9 @@ import urllib.parse
 import numpy as np
 import pytest
 
-from SegmentationCore import cryptomatte, interactive, objectid, synthetic
+from SegmentationCore.idmatte import cryptomatte, objectid
+from SegmentationCore.pipeline import interactive
+from SegmentationCore import synthetic
 
 import server_helpers as helpers
 from server_helpers import PNG_SHOT, Client, centre_of

@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from SegmentationCore import prompts, runtime
-from SegmentationCore.errors import ModelFolderError, PromptError
-from SegmentationCore.types import Detections, Prompt
+from SegmentationCore.core import prompts
+from SegmentationCore.models import runtime
+from SegmentationCore.core.errors import ModelFolderError, PromptError
+from SegmentationCore.core.types import Detections, Prompt
 
 
 @pytest.mark.parametrize(

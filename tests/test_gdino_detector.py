@@ -13,11 +13,12 @@ import pathlib
 import numpy as np
 import pytest
 
-from SegmentationCore import protocols, runtime
-from SegmentationCore.errors import ModelFolderError, PlateError, PromptError
-from SegmentationCore.frames import ArrayFrameSource
-from SegmentationCore.groundingdino import GroundingDinoDetector, load_detector
-from SegmentationCore.types import Detections
+from SegmentationCore.core import protocols
+from SegmentationCore.models import runtime
+from SegmentationCore.core.errors import ModelFolderError, PlateError, PromptError
+from SegmentationCore.plates.arrays import ArrayFrameSource
+from SegmentationCore.models.groundingdino import GroundingDinoDetector, load_detector
+from SegmentationCore.core.types import Detections
 
 EVERYTHING = {"box_threshold": 0.0, "text_threshold": 0.0}
 
@@ -83,7 +84,7 @@ def test_mismatched_aspect_is_refused(detector):
 def test_scaled_frame_gives_the_same_input_and_scaled_boxes(gdino_model_dir, monkeypatch):
     """The same picture at 512x288 and at 1024x576 (2x pixel repeat) gives the
     graph (nearly) the same input, and boxes scaled by 2."""
-    from SegmentationCore.groundingdino.geometry import Letterbox, prepare_image
+    from SegmentationCore.models.groundingdino.geometry import Letterbox, prepare_image
 
     detector = load_detector(gdino_model_dir, providers="cpu")
     small = frames_of(288, 512, noise=0.0)
@@ -150,7 +151,7 @@ def test_batched_run_matches_single_frames(detector):
     graph = detector.graph_for(frames.size)
     session = detector.session(graph)
     prompt = detector.tokenizer.encode(["person", "red car"])
-    from SegmentationCore.groundingdino.geometry import Letterbox, prepare_image
+    from SegmentationCore.models.groundingdino.geometry import Letterbox, prepare_image
 
     box = Letterbox.fit(frames.size, graph)
     images = np.stack([prepare_image(frames.image(f), box, detector.mean, detector.std) for f in frames.frame_numbers])

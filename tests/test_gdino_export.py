@@ -26,10 +26,10 @@ import export_groundingdino  # noqa: E402
 import gdino_build  # noqa: E402
 import gdino_parity  # noqa: E402
 import gdino_wrapper  # noqa: E402
-from SegmentationCore import runtime  # noqa: E402
-from SegmentationCore.frames import ArrayFrameSource  # noqa: E402
-from SegmentationCore.groundingdino import PromptTokenizer, detections_from_outputs, load_detector  # noqa: E402
-from SegmentationCore.groundingdino.geometry import Letterbox  # noqa: E402
+from SegmentationCore.models import runtime  # noqa: E402
+from SegmentationCore.plates.arrays import ArrayFrameSource  # noqa: E402
+from SegmentationCore.models.groundingdino import PromptTokenizer, detections_from_outputs, load_detector  # noqa: E402
+from SegmentationCore.models.groundingdino.geometry import Letterbox  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SMALL = "320x320"  # quickest graph for the export-behaviour tests

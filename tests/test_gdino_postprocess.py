@@ -7,10 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from SegmentationCore.errors import ModelFolderError
-from SegmentationCore.groundingdino import GraphSize, Letterbox, Thresholds, choose_graph, detections_from_outputs
-from SegmentationCore.groundingdino.geometry import prepare_image, suggested_size
-from SegmentationCore.groundingdino.postprocess import batched_nms, nms, sigmoid
+from SegmentationCore.core.errors import ModelFolderError
+from SegmentationCore.models.groundingdino import (
+    GraphSize,
+    Letterbox,
+    Thresholds,
+    choose_graph,
+    detections_from_outputs,
+)
+from SegmentationCore.models.groundingdino.geometry import prepare_image, suggested_size
+from SegmentationCore.models.groundingdino.postprocess import batched_nms, nms, sigmoid
 
 # caption "person . red car ." -> [CLS] person . red car . [SEP]
 PHRASES = ["person", "red car"]

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from gdino_vocab import write_random_vocab
-from SegmentationCore.errors import ModelFolderError, PromptError
-from SegmentationCore.groundingdino import PromptTokenizer, caption_for
-from SegmentationCore.groundingdino.tokenizer import separator_blocks
-from SegmentationCore.prompts import parse_text_prompt
+from SegmentationCore.core.errors import ModelFolderError, PromptError
+from SegmentationCore.models.groundingdino import PromptTokenizer, caption_for
+from SegmentationCore.models.groundingdino.tokenizer import separator_blocks
+from SegmentationCore.core.prompts import parse_text_prompt
 
 PROMPTS = [
     "person",
@@ -200,7 +200,7 @@ def test_vocabulary_with_wrong_special_ids_is_refused(tmp_path):
 
 def test_engine_package_imports_neither_torch_nor_transformers():
     code = (
-        "import sys; import SegmentationCore.groundingdino as g; "
+        "import sys; import SegmentationCore.models.groundingdino as g; "
         "bad = [m for m in ('torch', 'transformers', 'groundingdino') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from idmatte_layers import crowd_layers, expected_alpha, overlapping_layers
-from SegmentationCore import cryptomatte, errors, mattefilter, objectid
+from SegmentationCore.idmatte import cryptomatte, mattefilter, objectid
+from SegmentationCore.core import errors
 
 NAMES = ["/person/person_0001", "/person/person_0012", "/personal/item_0001", "/car/car_0003", "/car/car_0007"]
 

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from SegmentationCore.murmur import (
+from SegmentationCore.idmatte.murmur import (
     cryptomatte_hex,
     hash_to_float,
     hash_to_float_array,

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from idmatte_layers import crowd_layers, expected_alpha, overlapping_layers
-from SegmentationCore import cryptomatte, mattefilter, objectid
-from SegmentationCore.murmur import cryptomatte_hex, hash_to_float, murmurhash3_32
+from SegmentationCore.idmatte import cryptomatte, mattefilter, objectid
+from SegmentationCore.idmatte.murmur import cryptomatte_hex, hash_to_float, murmurhash3_32
 
 OpenEXR = pytest.importorskip("OpenEXR")
 oiio = pytest.importorskip("OpenImageIO")
@@ -229,7 +229,7 @@ def test_plain_zlib_fallback_writes_the_same_images(tmp_path, monkeypatch):
     """Without ISA-L the files are deflated by zlib; readers see identical data."""
     import zlib
 
-    from SegmentationCore import exr_zip
+    from SegmentationCore.idmatte import exr_zip
 
     layers = crowd_layers(90, 160, count=20)
     rank_sets = cryptomatte.required_rank_sets(layers)
@@ -251,8 +251,8 @@ def test_plain_zlib_fallback_writes_the_same_images(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("compression", ["none", "zips"])
 def test_deep_encoder_compressions_read_by_openexr(tmp_path, compression):
-    from SegmentationCore import deep_exr, exr_header
-    from SegmentationCore.idsamples import collect_samples
+    from SegmentationCore.idmatte import deep_exr, exr_header
+    from SegmentationCore.idmatte.idsamples import collect_samples
 
     layers = overlapping_layers(9, 13, 3)
     samples = collect_samples("<test>", layers)

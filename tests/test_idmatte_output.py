@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from idmatte_layers import expected_alpha, overlapping_layers
-from SegmentationCore import errors, idmatte_output, mattefilter
+from SegmentationCore.core import errors
+from SegmentationCore.idmatte import output as idmatte_output, mattefilter
 
 
 def test_frame_paths():

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from idmatte_layers import crowd_layers, expected_alpha, overlapping_layers, soft_ellipse
-from SegmentationCore import cryptomatte, errors, exr_header, objectid
-from SegmentationCore.murmur import cryptomatte_hex, murmurhash3_32
+from SegmentationCore.idmatte import cryptomatte, exr_header, objectid
+from SegmentationCore.core import errors
+from SegmentationCore.idmatte.murmur import cryptomatte_hex, murmurhash3_32
 
 HALF_STEP = 2.0 ** -11  # half precision's step below 1.0
 
@@ -89,7 +90,7 @@ def test_objectid_header_and_samples(tmp_path):
     densest = int(sum((expected_alpha(a) > 0).astype(int) for a in layers.values()).max())
     assert header.value("maxSamplesPerPixel") == densest == 2
 
-    from SegmentationCore import deep_exr
+    from SegmentationCore.idmatte import deep_exr
 
     image = deep_exr.read_deep(path)
     ids, depth = image.channels["id"], image.channels["Z"]
@@ -140,7 +141,7 @@ def test_cryptomatte_layout(tmp_path):
 def test_cryptomatte_too_few_rank_sets_keeps_strongest_and_warns(tmp_path, caplog):
     layers = crowd_layers(90, 160, count=12, pile=9)
     path = tmp_path / "frame.crypto.exr"
-    with caplog.at_level(logging.WARNING, logger="SegmentationCore.cryptomatte"):
+    with caplog.at_level(logging.WARNING, logger="SegmentationCore.idmatte.cryptomatte"):
         cryptomatte.write_cryptomatte(path, layers, rank_sets=3)
     assert f"rank_sets={cryptomatte.required_rank_sets(layers)}" in caplog.text
     back = cryptomatte.read_cryptomatte(path)
@@ -265,7 +266,7 @@ def test_cryptomatte_ranks_by_coverage_then_depth(tmp_path):
         planes = {name: channel.pixels for name, channel in exr_file.parts[0].channels.items()}
     ids = [planes["CryptoObject00.R"], planes["CryptoObject00.B"], planes["CryptoObject01.R"]]
     coverage = [planes["CryptoObject00.G"], planes["CryptoObject00.A"], planes["CryptoObject01.G"]]
-    from SegmentationCore.murmur import hash_to_float
+    from SegmentationCore.idmatte.murmur import hash_to_float
 
     fid = {n: hash_to_float(murmurhash3_32(n)) for n in layers}
     # pixel 0: a three-way tie -> depth order c, a, b
@@ -281,7 +282,7 @@ def test_cryptomatte_ranks_by_coverage_then_depth(tmp_path):
 
 @pytest.mark.parametrize("depth", [2, 5, 12, 20])
 def test_rank_computation_matches_a_plain_sort(depth):
-    from SegmentationCore.idsamples import collect_samples
+    from SegmentationCore.idmatte.idsamples import collect_samples
 
     rng = np.random.default_rng(depth)
     layers = {}

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from SegmentationCore.mask_cache import MaskCache
-from SegmentationCore.tracking import TrackingParams, merge_into_cache
-from SegmentationCore.types import TrackedFrame
+from SegmentationCore.pipeline.mask_cache import MaskCache
+from SegmentationCore.pipeline.tracking import TrackingParams, merge_into_cache
+from SegmentationCore.core.types import TrackedFrame
 
 SIZE = (40, 60)
 

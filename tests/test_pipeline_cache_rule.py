@@ -10,10 +10,11 @@ import io
 import numpy as np
 import pytest
 
-from SegmentationCore import cli, metrics, stage2, synthetic, tracking
-from SegmentationCore.mask_cache import MaskCache
-from SegmentationCore.tracking import TrackingParams, merge_into_cache, prompt_ages, track_window
-from SegmentationCore.types import Prompt, TrackedFrame
+from SegmentationCore import cli, synthetic
+from SegmentationCore.pipeline import metrics, stage2, tracking
+from SegmentationCore.pipeline.mask_cache import MaskCache
+from SegmentationCore.pipeline.tracking import TrackingParams, merge_into_cache, prompt_ages, track_window
+from SegmentationCore.core.types import Prompt, TrackedFrame
 
 SIZE = (8, 12)
 

@@ -8,8 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from SegmentationCore import cli, mattefilter, metrics, synthetic
-from SegmentationCore.errors import ModelFolderError, OutputError, PlateError, PromptError
+from SegmentationCore import cli, synthetic
+from SegmentationCore.idmatte import mattefilter
+from SegmentationCore.pipeline import metrics
+from SegmentationCore.core.errors import ModelFolderError, OutputError, PlateError, PromptError
 from SegmentationCore.synthetic import backends as synthetic_backends
 
 FRAMES = 12
@@ -196,7 +198,7 @@ def test_model_folder_errors(plate, tmp_path):
 
 
 def test_models_are_found_on_the_search_path(plate, tmp_path, monkeypatch):
-    from SegmentationCore import runtime
+    from SegmentationCore.models import runtime
 
     monkeypatch.setattr(runtime, "model_search_paths", lambda: [tmp_path / "models"])
     base = ("run", plate / "shot.####.exr", "--output", tmp_path / "out", "--progress", "none")

@@ -5,10 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from SegmentationCore import interactive, maskops, metrics, stage2, synthetic, tracking
-from SegmentationCore.errors import PromptError
-from SegmentationCore.interactive import InteractiveObject, Keyframe, PromptSet
-from SegmentationCore.mask_cache import MaskCache
+from SegmentationCore.pipeline import interactive, metrics, stage2, tracking
+from SegmentationCore.core import maskops
+from SegmentationCore import synthetic
+from SegmentationCore.core.errors import PromptError
+from SegmentationCore.pipeline.interactive import InteractiveObject, Keyframe, PromptSet
+from SegmentationCore.pipeline.mask_cache import MaskCache
 
 
 @pytest.fixture(scope="module")

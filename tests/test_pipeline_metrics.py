@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from SegmentationCore import metrics
+from SegmentationCore.pipeline import metrics
 
 SIZE = (80, 120)
 

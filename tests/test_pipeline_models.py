@@ -12,8 +12,10 @@ import json
 import numpy as np
 import pytest
 
-from SegmentationCore import cli, interactive, mattefilter, synthetic
-from SegmentationCore.mask_cache import MaskCache
+from SegmentationCore import cli, synthetic
+from SegmentationCore.pipeline import interactive
+from SegmentationCore.idmatte import mattefilter
+from SegmentationCore.pipeline.mask_cache import MaskCache
 
 pytestmark = [pytest.mark.export, pytest.mark.slow]
 
@@ -21,7 +23,7 @@ FIRST, COUNT = 1001, 5
 
 
 def test_autoseg_on_tiny_random_weight_models(sam2_model_dir, gdino_model_dir, tmp_path, monkeypatch):
-    from SegmentationCore.sam2 import tracker as sam2_tracker
+    from SegmentationCore.models.sam2 import tracker as sam2_tracker
 
     tracked = []  # (first frame, objects, frames) of every real tracking session
     original = sam2_tracker.Sam2VideoTracker.track

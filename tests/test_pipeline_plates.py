@@ -7,7 +7,7 @@ import OpenImageIO as oiio
 import pytest
 
 from SegmentationCore import plates
-from SegmentationCore.errors import PlateError
+from SegmentationCore.core.errors import PlateError
 
 
 def write(path, pixels, fmt):

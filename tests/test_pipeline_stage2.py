@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from SegmentationCore import stage2, synthetic
-from SegmentationCore.stage2 import Stage2Params, cleanup_masks, similarity
-from SegmentationCore.types import Detections
+from SegmentationCore.pipeline import stage2
+from SegmentationCore import synthetic
+from SegmentationCore.pipeline.stage2 import Stage2Params, cleanup_masks, similarity
+from SegmentationCore.core.types import Detections
 
 SIZE = (60, 100)
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from SegmentationCore import maskops, plates, synthetic
-from SegmentationCore.types import Prompt
+from SegmentationCore.core import maskops
+from SegmentationCore import plates, synthetic
+from SegmentationCore.core.types import Prompt
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from SegmentationCore import metrics, stage2, synthetic, tracking
-from SegmentationCore.mask_cache import MaskCache
-from SegmentationCore.tracking import TrackingParams, build_prompts, match_stage2, merge_into_cache
-from SegmentationCore.types import TrackedFrame
+from SegmentationCore.pipeline import metrics, stage2, tracking
+from SegmentationCore import synthetic
+from SegmentationCore.pipeline.mask_cache import MaskCache
+from SegmentationCore.pipeline.tracking import TrackingParams, build_prompts, match_stage2, merge_into_cache
+from SegmentationCore.core.types import TrackedFrame
 
 SIZE = (60, 100)
 
@@ -115,7 +116,7 @@ class ShrinkingTracker:
         self.calls = []
 
     def track(self, frames, prompts, frame_order):
-        from SegmentationCore import maskops
+        from SegmentationCore.core import maskops
 
         self.calls.append((sorted(prompts), list(frame_order)))
         first = prompts[frame_order[0]]
@@ -126,7 +127,7 @@ class ShrinkingTracker:
 
 
 def test_only_tracking_results_enter_the_cache_even_on_the_prompted_frame():
-    from SegmentationCore.frames import ArrayFrameSource
+    from SegmentationCore.plates.arrays import ArrayFrameSource
 
     frames = ArrayFrameSource([np.zeros(SIZE + (3,), np.float32)] * 3)
     cache = MaskCache(SIZE)
@@ -268,8 +269,8 @@ def test_a_pass_resumes_after_an_interruption_with_the_same_result():
 
 
 def test_track_window_rejects_unregistered_layers_and_out_of_order_frames():
-    from SegmentationCore.frames import ArrayFrameSource
-    from SegmentationCore.types import Prompt
+    from SegmentationCore.plates.arrays import ArrayFrameSource
+    from SegmentationCore.core.types import Prompt
 
     frames = ArrayFrameSource([np.zeros(SIZE + (3,), np.float32)] * 4)
     cache = MaskCache(SIZE)

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from SegmentationCore import runtime
+from SegmentationCore.models import runtime
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXPORTER = ROOT / "export" / "export_sam2.py"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from SegmentationCore.sam2.feature_cache import FeatureCache
+from SegmentationCore.models.sam2.feature_cache import FeatureCache
 
 
 def entry(seed: int, kib: int = 64) -> dict[str, np.ndarray]:

@@ -7,15 +7,15 @@ import shutil
 import numpy as np
 import pytest
 
-from SegmentationCore.errors import ModelFolderError, PromptError
-from SegmentationCore.frames import ArrayFrameSource
-from SegmentationCore.protocols import ImageSegmenter, VideoTracker
-from SegmentationCore.sam2 import FeatureCache, load_sam2
-from SegmentationCore.sam2.heads import decode, padded_points
-from SegmentationCore.sam2.preprocess import preprocess_image
-from SegmentationCore.sam2.resize import resize
-from SegmentationCore.sam2.segmenter import prompt_points
-from SegmentationCore.types import Prompt
+from SegmentationCore.core.errors import ModelFolderError, PromptError
+from SegmentationCore.plates.arrays import ArrayFrameSource
+from SegmentationCore.core.protocols import ImageSegmenter, VideoTracker
+from SegmentationCore.models.sam2 import FeatureCache, load_sam2
+from SegmentationCore.models.sam2.heads import decode, padded_points
+from SegmentationCore.models.sam2.preprocess import preprocess_image
+from SegmentationCore.models.sam2.resize import resize
+from SegmentationCore.models.sam2.segmenter import prompt_points
+from SegmentationCore.core.types import Prompt
 
 from sam2_reference import mixed_reference_model, synthetic_clip
 

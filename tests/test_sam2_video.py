@@ -9,12 +9,18 @@ Random weights make the masks meaningless, but the arithmetic is the same.
 import numpy as np
 import pytest
 
-from SegmentationCore.errors import PlateError, PromptError
-from SegmentationCore.frames import ArrayFrameSource
-from SegmentationCore.sam2 import FeatureCache, load_sam2
-from SegmentationCore.sam2.preprocess import logits_to_size
-from SegmentationCore.sam2.tracker import Sam2VideoTracker, _ObjectState, _Memory, from_bfloat16, to_bfloat16
-from SegmentationCore.types import Prompt
+from SegmentationCore.core.errors import PlateError, PromptError
+from SegmentationCore.plates.arrays import ArrayFrameSource
+from SegmentationCore.models.sam2 import FeatureCache, load_sam2
+from SegmentationCore.models.sam2.preprocess import logits_to_size
+from SegmentationCore.models.sam2.tracker import (
+    Sam2VideoTracker,
+    _ObjectState,
+    _Memory,
+    from_bfloat16,
+    to_bfloat16,
+)
+from SegmentationCore.core.types import Prompt
 
 from sam2_reference import disc_mask, disc_positions, run_video_predictor, synthetic_clip
 

@@ -10,8 +10,10 @@ import threading
 import numpy as np
 import pytest
 
-from SegmentationCore import cryptomatte, interactive, objectid, synthetic
-from SegmentationCore.maskops import resize_bilinear
+from SegmentationCore.idmatte import cryptomatte, objectid
+from SegmentationCore.pipeline import interactive
+from SegmentationCore import synthetic
+from SegmentationCore.core.maskops import resize_bilinear
 from SegmentationCore.server.imaging import decode_png_for_tests, to_uint8
 
 import server_helpers as helpers
@@ -102,7 +104,7 @@ def test_detect_finds_only_the_prompted_class(client):
     assert result["phrases"] == ["car"]
     cars = [i for i, label in enumerate(shot.labels) if label == "car" and i in shot.gt_masks(frame)]
     assert [d["label"] for d in result["detections"]] == ["car"] * len(cars) and cars
-    from SegmentationCore.maskops import bounding_box
+    from SegmentationCore.core.maskops import bounding_box
 
     expected = bounding_box(shot.gt_masks(frame)[cars[0]])
     assert np.allclose(result["detections"][0]["box"], expected, atol=1.0)

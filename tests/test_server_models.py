@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from SegmentationCore import synthetic
-from SegmentationCore.groundingdino import load_detector
+from SegmentationCore.models.groundingdino import load_detector
 from SegmentationCore.plates import PlateFrameSource, parse_sequence
 
 import server_helpers as helpers

@@ -9,7 +9,7 @@ import pathlib
 
 import pytest
 
-from SegmentationCore.errors import OutputError
+from SegmentationCore.core.errors import OutputError
 from SegmentationCore.server import create_server, default_output_root
 from SegmentationCore.server.paths import PathOutsideRootError, Root, safe_file_name
 

@@ -39,7 +39,7 @@ import IECore
 import Gaffer
 import GafferImage
 
-from SegmentationCore.prompts import parse_text_prompt
+from SegmentationCore.core.prompts import parse_text_prompt
 
 from . import _Algo
 from . import _Models

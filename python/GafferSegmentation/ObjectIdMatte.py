@@ -42,7 +42,7 @@ import IECore
 
 import Gaffer
 
-from SegmentationCore import mattefilter
+from SegmentationCore.idmatte import mattefilter
 
 from . import _Algo
 from ._ImageShell import ImageShellNode

@@ -41,7 +41,9 @@ import IECore
 import Gaffer
 import GafferDispatch
 
-from SegmentationCore import cryptomatte, maskops, objectid, plates
+from SegmentationCore.idmatte import cryptomatte, objectid
+from SegmentationCore.core import maskops
+from SegmentationCore import plates
 
 from . import _Algo
 
@@ -172,7 +174,7 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 
 def _checkNew( path ) :
 
-	from SegmentationCore.errors import OutputError
+	from SegmentationCore.core.errors import OutputError
 	if os.path.lexists( path ) :
 		raise OutputError(
 			"{} already exists ; refusing to overwrite it (turn on `overwrite` to replace it)".format( path )

@@ -43,14 +43,14 @@ import numpy
 import IECore
 import imath
 
-from SegmentationCore import interactive
+from SegmentationCore.pipeline import interactive
 
 from . import _Algo
 
 ## Interactive prompts as Gaffer values, for the `prompts` plug of Track.
 #
 # The value is an `IECore.CompoundObject` mirroring the prompt file of
-# `SegmentationCore.interactive` (the file the browser click tool writes) :
+# `SegmentationCore.pipeline.interactive` (the file the browser click tool writes) :
 #
 # ```
 # {
@@ -74,7 +74,7 @@ from . import _Algo
 
 def toData( promptSet ) :
 
-	"""A `SegmentationCore.interactive.PromptSet` as a CompoundObject."""
+	"""A `SegmentationCore.pipeline.interactive.PromptSet` as a CompoundObject."""
 
 	result = IECore.CompoundObject()
 	result["mode"] = IECore.StringData( promptSet.mode )
@@ -109,7 +109,7 @@ def fromData( data, where = "prompts" ) :
 	if not len( data.keys() ) :
 		return None
 
-	from SegmentationCore.errors import PromptError
+	from SegmentationCore.core.errors import PromptError
 
 	try :
 		size = data["imageSize"].value

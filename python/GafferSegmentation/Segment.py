@@ -39,7 +39,7 @@ import IECore
 import Gaffer
 import GafferImage
 
-from SegmentationCore import stage2
+from SegmentationCore.pipeline import stage2
 
 from . import _Algo
 from . import _Models

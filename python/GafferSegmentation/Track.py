@@ -41,7 +41,7 @@ import IECore
 import Gaffer
 import GafferImage
 
-from SegmentationCore import tracking
+from SegmentationCore.pipeline import tracking
 
 from . import _Algo
 from ._ImageShell import ImageShellNode

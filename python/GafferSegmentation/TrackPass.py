@@ -41,8 +41,8 @@ import IECore
 import Gaffer
 import GafferImage
 
-from SegmentationCore import interactive, tracking
-from SegmentationCore.mask_cache import MaskCache
+from SegmentationCore.pipeline import interactive, tracking
+from SegmentationCore.pipeline.mask_cache import MaskCache
 
 from . import _Algo
 from . import _Models

@@ -47,10 +47,11 @@ import imath
 import Gaffer
 import GafferImage
 
-from SegmentationCore import maskops, plates
-from SegmentationCore.mask_cache import MaskCache
-from SegmentationCore.stage2 import Stage2Result
-from SegmentationCore.types import Detections
+from SegmentationCore.core import maskops
+from SegmentationCore import plates
+from SegmentationCore.pipeline.mask_cache import MaskCache
+from SegmentationCore.pipeline.stage2 import Stage2Result
+from SegmentationCore.core.types import Detections
 
 ## Conversions between Gaffer / IECore types and the engine's numpy types,
 # plus the FrameSource that feeds Gaffer images to the engine. Nothing here
@@ -161,7 +162,7 @@ def workingImage( pixels, maxSize, colorSpace ) :
 
 class ImagePlugFrameSource( object ) :
 
-	"""A `SegmentationCore.protocols.FrameSource` reading the frames of a
+	"""A `SegmentationCore.core.protocols.FrameSource` reading the frames of a
 	`GafferImage.ImagePlug`, each in a copy of `context` with the frame set.
 
 	The cache key of a frame is its image hash, so the engine's feature
@@ -424,7 +425,7 @@ def dataToCache( data, directory = None ) :
 
 	"""A `MaskCache` holding the data ; disk-backed in `directory` if given."""
 
-	from SegmentationCore.mask_cache import LayerInfo
+	from SegmentationCore.pipeline.mask_cache import LayerInfo
 
 	registry = json.loads( data["registry"].value )
 	cache = MaskCache( tuple( registry["size"] ), directory, int( registry["probability_bits"] ) )
@@ -484,7 +485,7 @@ def dataToLayers( data ) :
 		return names, layers
 
 	if "masks" in data :
-		from SegmentationCore.prompts import layer_name
+		from SegmentationCore.core.prompts import layer_name
 		masks = unpackArray( data["masks"] ).astype( numpy.float32 ) / 255.0
 		counters = {}
 		names = []

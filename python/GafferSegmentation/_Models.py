@@ -41,7 +41,7 @@ import threading
 #
 # A model plug holds a model folder : a path, or a folder name found on
 # `SEGMENTATION_MODEL_PATHS` and then in the extension's `onnx_models/`
-# (`SegmentationCore.runtime.find_model`). A path to a synthetic shot
+# (`SegmentationCore.models.runtime.find_model`). A path to a synthetic shot
 # (`*.shot.json`, written by `SyntheticShot.write_plate()`) instead gives
 # the engine's synthetic backends, which answer from that shot's ground truth :
 # the node tests and `autoseg demo` use them.
@@ -79,8 +79,8 @@ def detector( model, providers = "auto", boxThreshold = None, textThreshold = No
 	if isSynthetic( model ) :
 		return __synthetic( model )[0]
 
-	from SegmentationCore import runtime
-	from SegmentationCore.groundingdino import load_detector
+	from SegmentationCore.models import runtime
+	from SegmentationCore.models.groundingdino import load_detector
 
 	folder = runtime.find_model( model )
 	key = ( "detector", str( folder.resolve() ), providers, boxThreshold, textThreshold )
@@ -101,8 +101,8 @@ def sam2( model, providers = "auto" ) :
 	if isSynthetic( model ) :
 		return __synthetic( model )[1:]
 
-	from SegmentationCore import runtime
-	from SegmentationCore.sam2 import load_sam2
+	from SegmentationCore.models import runtime
+	from SegmentationCore.models.sam2 import load_sam2
 
 	folder = runtime.find_model( model )
 	key = ( "sam2", str( folder.resolve() ), providers )
@@ -122,7 +122,7 @@ def modelHash( model, h ) :
 	if isSynthetic( model ) :
 		path = model
 	else :
-		from SegmentationCore import runtime
+		from SegmentationCore.models import runtime
 		try :
 			path = os.path.join( str( runtime.find_model( model ) ), runtime.MANIFEST_NAME )
 		except Exception :

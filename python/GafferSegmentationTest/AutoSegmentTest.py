@@ -45,7 +45,7 @@ import GafferImage
 import GafferSegmentation
 import GafferSegmentationTest
 
-from SegmentationCore import mattefilter
+from SegmentationCore.idmatte import mattefilter
 
 from . import AutoSegmentReference
 

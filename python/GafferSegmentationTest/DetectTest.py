@@ -47,7 +47,7 @@ import GafferImage
 import GafferSegmentation
 import GafferSegmentationTest
 
-from SegmentationCore import maskops
+from SegmentationCore.core import maskops
 
 class DetectTest( GafferSegmentationTest.SegmentationTestCase ) :
 

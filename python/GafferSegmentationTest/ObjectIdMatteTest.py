@@ -47,7 +47,7 @@ import GafferImage
 import GafferSegmentation
 import GafferSegmentationTest
 
-from SegmentationCore import cryptomatte, objectid
+from SegmentationCore.idmatte import cryptomatte, objectid
 
 class ObjectIdMatteTest( GafferSegmentationTest.SegmentationTestCase ) :
 

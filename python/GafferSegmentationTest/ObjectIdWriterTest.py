@@ -46,7 +46,8 @@ import GafferDispatch
 import GafferSegmentation
 import GafferSegmentationTest
 
-from SegmentationCore import cryptomatte, mattefilter, plates
+from SegmentationCore.idmatte import cryptomatte, mattefilter
+from SegmentationCore import plates
 
 class ObjectIdWriterTest( GafferSegmentationTest.SegmentationTestCase ) :
 

@@ -47,7 +47,7 @@ import GafferImage
 import GafferSegmentation
 import GafferSegmentationTest
 
-from SegmentationCore import interactive, metrics, tracking
+from SegmentationCore.pipeline import interactive, metrics, tracking
 
 class TrackTest( GafferSegmentationTest.SegmentationTestCase ) :
 

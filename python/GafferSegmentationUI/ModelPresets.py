@@ -42,7 +42,7 @@ import IECore
 ## Presets for the model plugs : the model sizes the exporters make (their
 # default folder names), plus every model folder of the right kind found on
 # `SEGMENTATION_MODEL_PATHS` and in the extension's `onnx_models/`
-# (`SegmentationCore.runtime.model_search_paths()`), looked up each time the
+# (`SegmentationCore.models.runtime.model_search_paths()`), looked up each time the
 # presets are shown, so newly exported models appear without a restart.
 
 __known = {
@@ -61,7 +61,7 @@ __known = {
 def __searchPaths() :
 
 	try :
-		from SegmentationCore import runtime
+		from SegmentationCore.models import runtime
 		return [ str( p ) for p in runtime.model_search_paths() ]
 	except Exception :
 		return [ p for p in os.environ.get( "SEGMENTATION_MODEL_PATHS", "" ).split( os.pathsep ) if p ]

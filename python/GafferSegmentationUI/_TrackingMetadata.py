@@ -150,7 +150,7 @@ parameters = {
 		"""
 		Interactive prompts : a prompt file (JSON) with positive/negative
 		clicks, boxes and/or masks on keyframes, as written by the browser
-		click tool (`autoseg serve`) or `SegmentationCore.interactive.save_prompts()`.
+		click tool (`autoseg serve`) or `SegmentationCore.pipeline.interactive.save_prompts()`.
 		Each object becomes a layer, prompted on its keyframes, alone ("only"
 		mode) or on top of the automatic layers ("combine" mode).
 		""",

@@ -7,7 +7,7 @@
 
 See docs/autoseg.md. Errors a user can cause print one clear line naming
 the file / frame / option at fault and exit with the code of their kind
-(:mod:`SegmentationCore.errors`): 1 general, 2 bad command line, 3 model
+(:mod:`SegmentationCore.core.errors`): 1 general, 2 bad command line, 3 model
 folder, 4 plate, 5 prompt, 6 output; 70 means a bug (traceback printed),
 130 an interrupt.
 """
@@ -25,7 +25,7 @@ import traceback
 from typing import Sequence, TextIO
 
 from . import __version__
-from .errors import ModelFolderError, OutputError, SegmentationError
+from .core.errors import ModelFolderError, OutputError, SegmentationError
 
 INTERNAL_ERROR = 70
 INTERRUPTED = 130
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stages(text: str) -> list[str]:
-    from .pipeline import STAGES
+    from .pipeline.runner import STAGES
 
     parts = [p.strip().lower() for p in text.split(",") if p.strip()]
     if not parts or "all" in parts:
@@ -225,9 +225,9 @@ def _stages(text: str) -> list[str]:
 
 
 def _run_config(args):
-    from .pipeline import RunConfig
-    from .stage2 import Stage2Params
-    from .tracking import TrackingParams
+    from .pipeline.runner import RunConfig
+    from .pipeline.stage2 import Stage2Params
+    from .pipeline.tracking import TrackingParams
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     return RunConfig(
@@ -263,12 +263,12 @@ def _run_config(args):
 
 
 def command_run(args, out: TextIO, err: TextIO) -> int:
-    from .pipeline import Pipeline
+    from .pipeline.runner import Pipeline
 
     config = _run_config(args)
     stages = _stages(args.stage)
     if config.prompt is not None and args.prompts is None and config.prompt.strip() == "":
-        from .prompts import parse_text_prompt
+        from .core.prompts import parse_text_prompt
 
         parse_text_prompt(config.prompt)  # raises the PromptError with an example
     try:
@@ -352,7 +352,8 @@ def _demo_prompts(spec, folder: pathlib.Path) -> pathlib.Path:
     """A prompt file for the demo plate: a mask of one shape and a click on another."""
     import numpy as np
 
-    from . import interactive, synthetic
+    from . import synthetic
+    from .pipeline import interactive
 
     shot = synthetic.SyntheticShot(spec)
     keyframe = spec.frame_numbers[0]  # the first frame: the seed pass has nothing to do
@@ -368,9 +369,10 @@ def _demo_prompts(spec, folder: pathlib.Path) -> pathlib.Path:
 
 
 def command_demo(args, out: TextIO, err: TextIO) -> int:
-    from . import metrics, synthetic
-    from .mask_cache import MaskCache
-    from .pipeline import Pipeline, RunConfig
+    from . import synthetic
+    from .pipeline import metrics
+    from .pipeline.mask_cache import MaskCache
+    from .pipeline.runner import Pipeline, RunConfig
 
     root = pathlib.Path(args.output)
     if root.exists() and any(root.iterdir()) and not (root / DEMO_MARKER).is_file():

@@ -36,7 +36,7 @@
 
 import os
 
-# Model folders are found by `SegmentationCore.runtime.find_model()` on
+# Model folders are found by `SegmentationCore.models.runtime.find_model()` on
 # `SEGMENTATION_MODEL_PATHS` (searched first, in order). This appends the
 # extension's own `onnx_models/` folder as the fallback, so models installed
 # with the extension (`scons install`) are found however the engine itself

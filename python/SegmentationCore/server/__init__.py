@@ -17,7 +17,7 @@ import sys
 import threading
 from typing import Sequence
 
-from ..errors import SegmentationError
+from ..core.errors import SegmentationError
 from .app import ToolsApp, make_server
 from .backends import Backends
 

@@ -6,39 +6,31 @@ parameters from the query string (GET) or a JSON object body (POST).
 
 from __future__ import annotations
 
-import base64
 import pathlib
 import threading
 import time
 from typing import Any
 
 from .. import __version__
-from ..errors import PlateError
+from ..core.errors import PlateError
 from . import imaging, workflows
 from .backends import Backends
-from .http import HttpError, Request, Response, ToolServer, json_response, static_file_response
+from .http import (
+    HttpError,
+    Request,
+    Response,
+    ToolServer,
+    as_bool,
+    json_response,
+    static_file_response,
+)
 from .jobs import JobManager
 from .paths import Root
 from .session import ShotSession
 from .shots import ShotLibrary
 
-WEB_ROOT = pathlib.Path(__file__).resolve().parents[1] / "web"
+WEB_ROOT = pathlib.Path(__file__).resolve().parent / "web"
 PAGES = {"/": "index.html", "/bench": "bench.html", "/interactive": "interactive.html"}
-
-
-def as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"{value!r} is not true or false")
-
-
-def png_data_url(data: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 class ToolsApp:
@@ -60,7 +52,7 @@ class ToolsApp:
         self.plates = Root(plates, "plate")
         self.output = Root(output, "output")
         if self.output.real == self.plates.real or self.plates.real in self.output.real.parents or self.output.real in self.plates.real.parents:
-            from ..errors import OutputError
+            from ..core.errors import OutputError
 
             raise OutputError(
                 f"Output root {self.output.real} and plate root {self.plates.real} overlap; "
@@ -71,9 +63,9 @@ class ToolsApp:
         self.backends = backends
         self.jobs = JobManager()
         self._sessions: dict[str, ShotSession] = {}
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._preview_cache: dict[tuple, tuple[bytes, str]] = {}
-        self._detections_cache: dict[tuple, Any] = {}
+        self.detections_cache: dict[tuple, Any] = {}
 
     def close(self) -> None:
         """Cancel running jobs and remove the sessions' temporary tracking folders."""
@@ -81,7 +73,7 @@ class ToolsApp:
             job.cancel()
         for job in self.jobs.list():
             job.wait(30)
-        with self._lock:
+        with self.lock:
             sessions = list(self._sessions.values())
         for session in sessions:
             session.close()
@@ -90,7 +82,7 @@ class ToolsApp:
 
     def session(self, shot_id: str) -> ShotSession:
         shot = self.library.shot(shot_id)
-        with self._lock:
+        with self.lock:
             existing = self._sessions.get(shot.id)
             if existing is None:
                 existing = ShotSession(shot.id, shot.frame_numbers)
@@ -189,11 +181,11 @@ class ToolsApp:
         context = self.context(request)
         image_format = request.arg("format", "png").lower()
         key = (context.shot.id, context.frame, image_format, context.frames.size)
-        with self._lock:
+        with self.lock:
             cached = self._preview_cache.get(key)
         if cached is None:
             cached = imaging.frame_preview(context.frames.image(context.frame), image_format)
-            with self._lock:
+            with self.lock:
                 if len(self._preview_cache) > 32:
                     self._preview_cache.pop(next(iter(self._preview_cache)))
                 self._preview_cache[key] = cached

@@ -18,8 +18,8 @@ import pathlib
 import threading
 from typing import Any, Sequence
 
-from ..errors import ModelFolderError, SegmentationError
-from ..protocols import Detector, FrameSource, ImageSegmenter, VideoTracker
+from ..core.errors import ModelFolderError, SegmentationError
+from ..core.protocols import Detector, FrameSource, ImageSegmenter, VideoTracker
 from .shots import ShotInfo
 
 SYNTHETIC = "synthetic"
@@ -72,7 +72,7 @@ class Backends:
         if item.lower() == SYNTHETIC:
             self.synthetic = True
             return
-        from ..runtime import find_model
+        from ..models.runtime import find_model
 
         folder = find_model(item)
         manifest_path = folder / "manifest.json"
@@ -121,11 +121,11 @@ class Backends:
             if self._onnx is None:
                 detector = segmenter = tracker = None
                 if self.gdino_dir is not None:
-                    from ..groundingdino import load_detector
+                    from ..models.groundingdino import load_detector
 
                     detector = load_detector(self.gdino_dir, providers=self.providers)
                 if self.sam2_dir is not None:
-                    from ..sam2 import load_sam2
+                    from ..models.sam2 import load_sam2
 
                     segmenter, tracker = load_sam2(self.sam2_dir, providers=self.providers)
                 self._onnx = BackendSet(detector, segmenter, tracker, "onnx")

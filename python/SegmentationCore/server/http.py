@@ -26,7 +26,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-from ..errors import OutputError, PlateError, PromptError, SegmentationError
+from ..core.errors import OutputError, PlateError, PromptError, SegmentationError
 from .backends import ModelsBusy
 from .paths import PathOutsideRootError
 
@@ -255,3 +255,12 @@ def static_file_response(data: bytes, name: str) -> Response:
     return Response(data, content_type)
 
 
+def as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{value!r} is not true or false")

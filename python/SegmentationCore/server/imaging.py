@@ -1,6 +1,6 @@
 """8-bit previews for the browser: frames as PNG/JPEG, masks as overlay PNGs.
 
-Frames arrive from a :class:`~SegmentationCore.protocols.FrameSource` as
+Frames arrive from a :class:`~SegmentationCore.core.protocols.FrameSource` as
 float sRGB (linear plates are already converted by the frame source), so a
 preview is a clip, a scale to 8 bits and an encode. PNG is written here
 with :mod:`zlib` (no image library needed); JPEG goes through OpenImageIO.
@@ -8,6 +8,7 @@ with :mod:`zlib` (no image library needed); JPEG goes through OpenImageIO.
 
 from __future__ import annotations
 
+import base64
 import os
 import struct
 import tempfile
@@ -128,3 +129,7 @@ def decode_png_for_tests(data: bytes) -> np.ndarray:
         return np.array(pixels)
     finally:
         os.unlink(path)
+
+
+def png_data_url(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")

@@ -14,7 +14,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from ..errors import SegmentationError
+from ..core.errors import SegmentationError
 
 
 class JobCancelled(Exception):

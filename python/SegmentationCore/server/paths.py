@@ -19,7 +19,7 @@ import os
 import pathlib
 import re
 
-from ..errors import SegmentationError
+from ..core.errors import SegmentationError
 
 
 class PathOutsideRootError(SegmentationError):

@@ -28,8 +28,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..errors import PromptError
-from ..prompts import class_name, layer_name
+from ..core.errors import PromptError
+from ..core.prompts import class_name, layer_name
 
 PALETTE = [
     "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",

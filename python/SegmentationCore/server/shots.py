@@ -19,8 +19,8 @@ import re
 import threading
 from typing import Callable
 
-from ..errors import PlateError
-from ..protocols import FrameSource
+from ..core.errors import PlateError
+from ..core.protocols import FrameSource
 from .paths import PathOutsideRootError, Root
 
 MAX_DEPTH = 4

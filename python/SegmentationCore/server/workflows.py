@@ -12,28 +12,43 @@ import dataclasses
 import json
 import pathlib
 import shlex
-from typing import TYPE_CHECKING, Any, Sequence
+import threading
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
 
-from .. import maskops, stage2
-from ..errors import OutputError, PromptError
-from ..prompts import parse_text_prompt
-from ..types import Detections, Prompt
-from . import imaging
+from ..core import maskops
+from ..core.errors import OutputError, PromptError
+from ..core.prompts import parse_text_prompt
+from ..core.types import Detections, Prompt
+from ..pipeline import stage2
+from . import http, imaging
 from .backends import Backends, BackendSet
 from .session import CompressedMask, ShotSession
 from .shots import ShotInfo
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .app import ToolsApp
     from .http import Request
     from .jobs import JobContext
+    from .paths import Root
+    from .shots import ShotLibrary
+
+
+class ToolsState(Protocol):
+    """What the workflows need of the server's shared state (``app.ToolsApp``
+    provides it): the models, the output root, the shot library and the
+    detections cache with its lock."""
+
+    backends: Backends
+    output: "Root"
+    library: "ShotLibrary"
+    lock: threading.Lock
+    detections_cache: dict[tuple, Any]
 
 
 @dataclasses.dataclass
 class ShotContext:
-    app: "ToolsApp"
+    app: ToolsState
     shot: ShotInfo
     frames: Any  # FrameSource
     frame: int | None
@@ -47,9 +62,7 @@ class ShotContext:
 
 
 def mask_url(mask: np.ndarray) -> str:
-    from .app import png_data_url
-
-    return png_data_url(imaging.mask_overlay_png(mask))
+    return imaging.png_data_url(imaging.mask_overlay_png(mask))
 
 
 # -- settings -----------------------------------------------------------------
@@ -83,9 +96,8 @@ def bench_settings(request: "Request", backends: Backends) -> dict[str, Any]:
         if not low <= value <= high:
             raise PromptError(f"{name} = {value} is outside {low}..{high}")
         settings[name] = value
-    from .app import as_bool
 
-    settings["per_class"] = request.arg("per_class", settings["per_class"], kind=as_bool)
+    settings["per_class"] = request.arg("per_class", settings["per_class"], kind=http.as_bool)
     return settings
 
 
@@ -109,8 +121,8 @@ def _groundingdino_raw(detector, frames, frame: int, phrases: Sequence[str]):
     """The graph's raw outputs for one frame, so that threshold changes only
     re-run the (millisecond) post-processing, not the model. The same steps
     as :meth:`GroundingDinoDetector.detect` (checked by a test)."""
-    from ..groundingdino.detector import OUTPUTS
-    from ..groundingdino.geometry import Letterbox, prepare_image
+    from ..models.groundingdino.detector import OUTPUTS
+    from ..models.groundingdino.geometry import Letterbox, prepare_image
 
     prompt = detector.tokenizer.encode(list(phrases))
     graph = detector.graph_for(frames.size)
@@ -128,13 +140,13 @@ CACHE_LIMITS = {"gdino-raw": 32, "detect": 256, "boxes": 6}
 def _cached(context: ShotContext, key: tuple, compute):
     """``compute()`` once per ``key`` (``key[0]`` is its kind), least recently
     used entries dropped beyond :data:`CACHE_LIMITS`."""
-    cache = context.app._detections_cache
-    with context.app._lock:
+    cache = context.app.detections_cache
+    with context.app.lock:
         if key in cache:
             cache[key] = cache.pop(key)  # most recently used last
             return cache[key]
     value = compute()
-    with context.app._lock:
+    with context.app.lock:
         cache[key] = value
         same_kind = [k for k in cache if k[0] == key[0]]
         for old in same_kind[: max(0, len(same_kind) - CACHE_LIMITS[key[0]])]:
@@ -148,7 +160,7 @@ def _raw_detections(context: ShotContext, phrases: Sequence[str], settings: dict
     detector = context.model("detector")
     base = (context.shot.id, context.frame, tuple(phrases), tuple(context.frames.size), id(detector))
     if _is_groundingdino(detector):
-        from ..groundingdino.postprocess import detections_from_outputs
+        from ..models.groundingdino.postprocess import detections_from_outputs
 
         def compute_raw():
             with context.app.backends.use():
@@ -246,7 +258,7 @@ def stage2_preview(context: ShotContext, prompt: str, settings: dict[str, Any]) 
     return data
 
 
-def copy_settings(prompt: str, settings: dict[str, Any], shot: ShotInfo | None, app: "ToolsApp") -> dict[str, Any]:
+def copy_settings(prompt: str, settings: dict[str, Any], shot: ShotInfo | None, app: ToolsState) -> dict[str, Any]:
     """The bench's settings as ``autoseg run`` arguments and Gaffer plug values."""
     phrases = parse_text_prompt(prompt)
     text = ", ".join(phrases)
@@ -364,15 +376,14 @@ def frame_masks(context: ShotContext, session: ShotSession, frame: int) -> list[
 
 def tracking_settings(request: "Request") -> "TrackingParams":
     """Tracking parameters from a request (the paper's defaults otherwise)."""
-    from ..tracking import TrackingParams
-    from .app import as_bool
+    from ..pipeline.tracking import TrackingParams
 
     defaults = TrackingParams()
     params = TrackingParams(
         window=request.arg("window", defaults.window, kind=int),
         reprompt_every=request.arg("reprompt_every", defaults.reprompt_every, kind=int),
         epsilon=request.arg("epsilon", defaults.epsilon, kind=float),
-        backward=request.arg("backward", defaults.backward, kind=as_bool),
+        backward=request.arg("backward", defaults.backward, kind=http.as_bool),
     )
     try:
         params.validate()
@@ -387,7 +398,7 @@ def session_prompt_set(context: ShotContext, session: ShotSession, plate_coordin
     click mask on every keyframe. With ``plate_coordinates`` the points are
     scaled to the plate (what the file stores); masks stay at working
     resolution (the file allows any and the readers resample)."""
-    from ..interactive import InteractiveObject, Keyframe, PromptSet
+    from ..pipeline.interactive import InteractiveObject, Keyframe, PromptSet
 
     height, width = context.frames.size
     if plate_coordinates:
@@ -421,16 +432,16 @@ def session_prompt_set(context: ShotContext, session: ShotSession, plate_coordin
 def track(context: ShotContext, session: ShotSession, params, job: "JobContext") -> dict[str, Any]:
     """Track every clicked object over the shot exactly as ``autoseg`` does
     with the saved prompt file in ``only`` mode: keyframe prompts from
-    :func:`SegmentationCore.interactive.keyframe_prompts`, then the mask-cache
-    loop (:func:`SegmentationCore.tracking.track_shot`) forward and, if
+    :func:`SegmentationCore.pipeline.interactive.keyframe_prompts`, then the mask-cache
+    loop (:func:`SegmentationCore.pipeline.tracking.track_shot`) forward and, if
     asked, backward. The result replaces the session's tracked masks when
     complete; a cancelled or failed run leaves the previous one."""
     import shutil
     import tempfile
 
-    from .. import interactive
-    from ..mask_cache import MaskCache
-    from ..tracking import BACKWARD, FORWARD, reprompt_frames, track_shot
+    from ..pipeline import interactive
+    from ..pipeline.mask_cache import MaskCache
+    from ..pipeline.tracking import BACKWARD, FORWARD, reprompt_frames, track_shot
 
     fingerprint = session.fingerprint()
     prompt_set, object_ids = session_prompt_set(context, session, plate_coordinates=False)
@@ -486,7 +497,7 @@ def save_prompts(context: ShotContext, session: ShotSession, overwrite: bool = F
     """Write the clicks as the shared prompt file (``prompts.json`` + a
     ``prompts.masks/`` folder of 16-bit PNG keyframe masks) in the shot's
     output folder, for ``autoseg run --prompts`` and the Gaffer Track node."""
-    from .. import interactive
+    from ..pipeline import interactive
 
     path = output_dir(context, PROMPT_FILE)
     if path.exists() and not overwrite:
@@ -514,8 +525,8 @@ def load_prompts(context: ShotContext, session: ShotSession) -> dict[str, Any]:
     (undoable). Points are scaled back to working resolution; keyframes that
     hold only a mask or a box (made by another tool) cannot be edited here
     and are reported as skipped."""
-    from .. import interactive
-    from ..prompts import class_name, layer_name
+    from ..core.prompts import class_name, layer_name
+    from ..pipeline import interactive
 
     path = output_dir(context, PROMPT_FILE)
     if not path.is_file():
@@ -564,7 +575,7 @@ def plate_size(context: ShotContext) -> tuple[int, int]:
     first = context.shot.path(context.shot.frame_numbers[0])
     image = oiio.ImageInput.open(str(first))
     if image is None:
-        from ..errors import PlateError
+        from ..core.errors import PlateError
 
         raise PlateError(f"Cannot read {first}: {oiio.geterror()}")
     spec = image.spec()
@@ -592,7 +603,7 @@ OUTPUT_KINDS = {"objectid": "objectid", "cryptomatte": "crypto", "crypto": "cryp
 def output_paths(context: ShotContext, kind: str) -> dict[int, pathlib.Path]:
     """``{frame: path}`` named as ``autoseg run --output <shot folder>`` names
     them: ``<shot folder>/<stem>.objectid.1001.exr`` / ``<stem>.crypto.1001.exr``."""
-    from ..pipeline import output_path
+    from ..pipeline.runner import output_path
 
     stem = output_folder_name(context.shot).rsplit("/", 1)[-1]
     folder = output_dir(context)
@@ -605,8 +616,8 @@ def write_outputs(context: ShotContext, session: ShotSession, formats: Sequence[
     ObjectId and/or Cryptomatte EXRs, named and laid out as ``autoseg run``
     does (each file atomic; existing files are refused, before anything is
     written, unless ``overwrite``)."""
-    from .. import cryptomatte, objectid
-    from ..maskops import dilate
+    from ..core.maskops import dilate
+    from ..idmatte import cryptomatte, objectid
     from ..plates import upsample_masks
 
     check_outputs_request(context, session, formats, overwrite)

@@ -22,8 +22,8 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .. import maskops
-from ..types import Detections, Prompt, SegmentResult, TrackedFrame
+from ..core import maskops
+from ..core.types import Detections, Prompt, SegmentResult, TrackedFrame
 from .shot import SyntheticShot
 
 _FAULT_CODES = {"miss": 1, "pair": 2, "part": 3, "jitter": 4, "size": 5, "drift": 6}

@@ -7,7 +7,7 @@ renders at plate resolution (to write a plate) and at working resolution
 (for the ground truth the synthetic backends answer from). Everything is
 deterministic from the spec (and the spec from a seed).
 
-A :class:`SyntheticShot` is also a :class:`~SegmentationCore.protocols.FrameSource`.
+A :class:`SyntheticShot` is also a :class:`~SegmentationCore.core.protocols.FrameSource`.
 Frames are rendered on demand: a 300-frame 1080p shot never sits in RAM.
 """
 

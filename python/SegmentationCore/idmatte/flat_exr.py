@@ -1,0 +1,113 @@
+"""Flat (scanline) OpenEXR encoding from numpy planes.
+
+Used for Cryptomatte files: a dozen or more float32 channels that are zero
+almost everywhere. Laying the planes out as scan lines is one copy per
+channel, and the ZIP/ZIPS compression runs per chunk on a thread pool
+(:mod:`SegmentationCore.idmatte.exr_zip`), which is faster here than the ``OpenEXR``
+binding's single-threaded writer. Written files follow OpenEXR's File Layout
+document (single part, increasing-y line order); reading them is left to
+the ``OpenEXR`` binding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from . import exr_header as hdr
+from . import exr_zip
+
+NATIVE_COMPRESSIONS = {"none": 1, "zips": 1, "zip": 16}
+
+
+@dataclasses.dataclass
+class FlatChannel:
+    name: str
+    pixel_type: int  # exr_header.PIXEL_UINT / PIXEL_HALF / PIXEL_FLOAT
+    pixels: np.ndarray  # (H, W)
+
+
+class FlatLayout:
+    """A zero-filled buffer holding the image exactly as the scan lines of a
+    flat EXR lay it out (per line: each channel's row, channels sorted by
+    name). :meth:`plane` gives a writable (H, W) view of one channel, so
+    pixels are written in place and never copied again before compression."""
+
+    def __init__(self, height: int, width: int, channels: Sequence[tuple[str, int]]):
+        names = [name for name, _ in channels]
+        if len(set(names)) != len(names):
+            raise ValueError("duplicate channel names")
+        if not channels:
+            raise ValueError("a flat EXR needs at least one channel")
+        self.height, self.width = int(height), int(width)
+        self.channels = sorted(channels, key=lambda c: c[0].encode("utf-8"))
+        self._columns = {}
+        column = 0
+        for name, pixel_type in self.channels:
+            size = hdr.PIXEL_SIZES[pixel_type]
+            self._columns[name] = (column, column + self.width * size, pixel_type)
+            column += self.width * size
+        self.line_bytes = column
+        self.rows = np.zeros((self.height, self.line_bytes), dtype=np.uint8)
+
+    def plane(self, name: str) -> np.ndarray:
+        """(H, W) view of channel ``name`` (its native dtype), writable."""
+        start, end, pixel_type = self._columns[name]
+        return self.rows[:, start:end].view(hdr.PIXEL_DTYPES[pixel_type])
+
+    def encode(
+        self,
+        attributes: Mapping[str, tuple[str, bytes]] | None = None,
+        compression: str = "zip",
+        level: int = exr_zip.DEFAULT_LEVEL,
+    ) -> bytes:
+        """The bytes of a single-part scanline EXR holding this image."""
+        if compression not in NATIVE_COMPRESSIONS:
+            raise ValueError(f"flat compression must be one of {sorted(NATIVE_COMPRESSIONS)}, got {compression!r}")
+        height, width = self.height, self.width
+        lines_per_chunk = NATIVE_COMPRESSIONS[compression]
+        chunk_starts = list(range(0, height, lines_per_chunk))
+        lengths = [min(lines_per_chunk, height - y) * self.line_bytes for y in chunk_starts]
+        raw = self.rows.reshape(-1)
+        if compression == "none":
+            bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
+            packed = [raw[bounds[i]:bounds[i + 1]].tobytes() for i in range(len(lengths))]
+        else:
+            packed = exr_zip.compress_chunks(raw, lengths, level)
+
+        header_attributes = hdr.image_attributes(
+            [hdr.ChannelInfo(name, pixel_type) for name, pixel_type in self.channels],
+            compression, width, height, attributes=attributes, writer="the flat",
+        )
+        header_bytes = hdr.encode_header(2, header_attributes)
+
+        offsets = np.empty(len(chunk_starts), dtype="<u8")
+        position = len(header_bytes) + 8 * len(chunk_starts)
+        pieces = []
+        for index, (y, data) in enumerate(zip(chunk_starts, packed)):
+            prefix = struct.pack("<ii", y, len(data))
+            offsets[index] = position
+            pieces.extend((prefix, data))
+            position += len(prefix) + len(data)
+        return b"".join([header_bytes, offsets.tobytes()] + pieces)
+
+
+def encode_flat_scanline(
+    channels: Sequence[FlatChannel],
+    attributes: Mapping[str, tuple[str, bytes]] | None = None,
+    compression: str = "zip",
+    level: int = exr_zip.DEFAULT_LEVEL,
+) -> bytes:
+    """The bytes of a single-part scanline EXR holding ``channels``."""
+    if not channels:
+        raise ValueError("a flat EXR needs at least one channel")
+    height, width = np.shape(channels[0].pixels)
+    layout = FlatLayout(height, width, [(c.name, c.pixel_type) for c in channels])
+    for channel in channels:
+        if np.shape(channel.pixels) != (height, width):
+            raise ValueError(f"channel {channel.name!r} is {np.shape(channel.pixels)}, expected {(height, width)}")
+        layout.plane(channel.name)[...] = channel.pixels
+    return layout.encode(attributes, compression, level)

@@ -1,0 +1,227 @@
+"""ObjectId files: deep scanline EXRs following OpenEXR's Deep IDs spec.
+
+One file per frame. Every pixel holds one deep sample per layer that covers
+it (alpha at least ``min_alpha``), front to back:
+
+========  ======  =====================================================
+channel   type    content
+========  ======  =====================================================
+``A``     half    the layer's own alpha at this pixel (its soft mask)
+``Z``     float   depth order: 1 for the front layer of the frame, 2 ...
+``id``    uint    MurmurHash3_x86_32 (seed 0) of the UTF-8 layer name
+========  ======  =====================================================
+
+Header: ZIPS compression (one scan line per chunk), the standard
+``idManifest`` attribute (channel ``id``, component ``name``, hash scheme
+``MurmurHash3_32``, encoding ``id``, lifetime stable) and a JSON copy of the
+manifest, ``{"<name>": "<8 hex digits of id>"}``, in ``objectid/manifest``.
+
+Flattening a file (alpha over, e.g. OpenImageIO's ``flatten`` or Nuke's
+``DeepToImage``) gives the union of all layers, ``1 - prod(1 - A)``.
+Reading returns every layer's own alpha (half precision).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..core import atomic_output, errors
+from . import deep_exr
+from . import exr_header as hdr
+from .idsamples import DEFAULT_MIN_ALPHA, LayerSamples, collect_samples
+from .murmur import murmurhash3_32
+
+ID_CHANNEL = "id"
+ALPHA_CHANNEL = "A"
+DEPTH_CHANNEL = "Z"
+MANIFEST_ATTRIBUTE = "objectid/manifest"
+UNKNOWN_ID_PREFIX = "#"  # ids missing from a file's manifest are named "#<8 hex>"
+
+
+@functools.lru_cache(maxsize=64)
+def _id_manifest_attribute(names: tuple[str, ...]) -> tuple[str, bytes]:
+    """The ``idManifest`` attribute for ``names``, encoded by the OpenEXR
+    library itself (written to a 1x1 in-memory file, then lifted out of its
+    header), so its compressed serialisation is exactly the standard one."""
+    import OpenEXR
+
+    manifest = OpenEXR.IDManifest()
+    group = manifest.add(ID_CHANNEL)
+    group.setEncodingScheme(OpenEXR.ID_MANIFEST_ID_SCHEME)
+    group.setHashScheme(OpenEXR.ID_MANIFEST_MURMURHASH3_32)
+    group.setComponent("name")
+    group.setLifetime(OpenEXR.LIFETIME_STABLE)
+    for name in names:
+        library_hash = int(group.insert(name))
+        if library_hash != murmurhash3_32(name):
+            raise RuntimeError(f"MurmurHash3 mismatch with OpenEXR for {name!r}")
+    header = {"type": OpenEXR.scanlineimage, "compression": OpenEXR.NO_COMPRESSION, "idManifest": manifest}
+    stream = io.BytesIO()
+    with OpenEXR.File(header, {"A": np.zeros((1, 1), np.float16)}) as exr_file:
+        exr_file.write(stream)
+    return hdr.parse_header(stream.getvalue()).attributes["idManifest"]
+
+
+def manifest_json(names: Iterable[str]) -> str:
+    return json.dumps({name: f"{murmurhash3_32(name):08x}" for name in names}, ensure_ascii=False)
+
+
+def encode_objectid(
+    layers: Mapping[str, np.ndarray],
+    *,
+    depth_order: Sequence[str] | None = None,
+    min_alpha: float = DEFAULT_MIN_ALPHA,
+    shape: tuple[int, int] | None = None,
+    path: str | os.PathLike = "<memory>",
+) -> bytes:
+    """The bytes of an ObjectId file for ``layers`` (see :func:`write_objectid`)."""
+    if isinstance(layers, LayerSamples):  # collected once for both formats
+        samples = layers
+    else:
+        samples = collect_samples(path, layers, depth_order, min_alpha, shape)
+    hashes = samples.hashes
+    alpha = samples.alpha.astype(np.float16)
+    ids = hashes[samples.layer]
+    depth = (samples.layer + 1).astype(np.float32)
+    channels = [
+        deep_exr.DeepChannel(ALPHA_CHANNEL, hdr.PIXEL_HALF, alpha),
+        deep_exr.DeepChannel(DEPTH_CHANNEL, hdr.PIXEL_FLOAT, depth),
+        deep_exr.DeepChannel(ID_CHANNEL, hdr.PIXEL_UINT, ids),
+    ]
+    attributes = {
+        "idManifest": _id_manifest_attribute(tuple(samples.names)),
+        MANIFEST_ATTRIBUTE: hdr.attr_string(manifest_json(samples.names)),
+    }
+    return deep_exr.encode_deep_scanline(samples.width, samples.height, samples.counts, channels, attributes, "zips")
+
+
+def write_objectid(
+    path: str | os.PathLike,
+    layers: Mapping[str, np.ndarray],
+    *,
+    depth_order: Sequence[str] | None = None,
+    overwrite: bool = False,
+    min_alpha: float = DEFAULT_MIN_ALPHA,
+    shape: tuple[int, int] | None = None,
+) -> None:
+    """Write one frame's layers as an ObjectId deep EXR, atomically.
+
+    ``layers`` maps a layer name (``/person/person_0003``) to its (H, W)
+    alpha in [0, 1]. ``depth_order`` lists names front to back (names not
+    listed follow in ``layers`` order; unknown names are ignored). Alpha below
+    ``min_alpha`` is not stored. ``shape`` sets the frame size when
+    ``layers`` is empty. ``layers`` may also be a
+    :class:`~SegmentationCore.idmatte.idsamples.LayerSamples` from
+    :func:`~SegmentationCore.idmatte.idsamples.collect_samples` (then ``depth_order``,
+    ``min_alpha`` and ``shape`` were applied there), to share that work with
+    :func:`~SegmentationCore.idmatte.cryptomatte.write_cryptomatte`. An existing file
+    is an :class:`errors.OutputError` unless ``overwrite``."""
+    path = atomic_output.check_writable(path, overwrite)
+    data = encode_objectid(layers, depth_order=depth_order, min_alpha=min_alpha, shape=shape, path=path)
+    atomic_output.write_bytes(path, data, overwrite)
+
+
+# -- reading ----------------------------------------------------------------
+
+
+def _manifest_from_header(path: str, header: hdr.ExrHeader) -> dict[int, str]:
+    """id -> name, from our JSON copy or else the standard ``idManifest``."""
+    if header.has(MANIFEST_ATTRIBUTE):
+        try:
+            data = json.loads(header.value(MANIFEST_ATTRIBUTE))
+            return {int(value, 16): name for name, value in data.items()}
+        except (ValueError, AttributeError, TypeError) as error:
+            raise errors.OutputError(f"{path}: unreadable {MANIFEST_ATTRIBUTE} attribute ({error})") from error
+    if header.has("idManifest"):
+        import OpenEXR
+
+        with OpenEXR.File(path, header_only=True) as exr_file:
+            manifest = exr_file.parts[0].header["idManifest"]
+        table: dict[int, str] = {}
+        for index in range(manifest.size()):
+            group = manifest[index]
+            if ID_CHANNEL not in set(group.getChannels()):
+                continue
+            for entry in group:
+                text = list(entry.text())
+                table[int(entry.id())] = text[0] if len(text) == 1 else ";".join(text)
+        return table
+    return {}
+
+
+def _open(path: str | os.PathLike) -> tuple[str, deep_exr.DeepImage, dict[int, str]]:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise errors.OutputError(f"{path}: no such ObjectId file")
+    try:
+        image = deep_exr.read_deep(path)
+    except Exception as error:  # any decoding failure: truncated, corrupt, not EXR
+        raise errors.OutputError(f"{path}: cannot read as an ObjectId deep EXR ({error})") from error
+    for channel in (ID_CHANNEL, ALPHA_CHANNEL):
+        if channel not in image.channels:
+            raise errors.OutputError(f"{path}: deep file has no {channel!r} channel, so it is not an ObjectId file")
+    return path, image, _manifest_from_header(path, image.header)
+
+
+def objectid_layer_names(path: str | os.PathLike) -> list[str]:
+    """Layer names listed in an ObjectId file's manifest (header only)."""
+    path = os.fspath(path)
+    try:
+        header, _ = hdr.read_header(path)
+    except (ValueError, OSError) as error:
+        raise errors.OutputError(f"{path}: not a readable EXR file ({error})") from error
+    return list(_manifest_from_header(path, header).values())
+
+
+def read_objectid(path: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Read an ObjectId file: layer name -> (H, W) float32 alpha.
+
+    Every manifest name is returned (all-zero if it has no samples), plus
+    ``"#<8 hex>"`` for any id missing from the manifest. With ``names`` only
+    those layers are built. Several samples of one id in a pixel (not
+    written by us, but legal) are combined with "over"."""
+    path, image, manifest = _open(path)
+    ids = np.asarray(image.channels[ID_CHANNEL], dtype=np.uint32)
+    alpha = np.asarray(image.channels[ALPHA_CHANNEL], dtype=np.float32)
+    npix = image.width * image.height
+    table = dict(manifest)
+    known = np.array(sorted(table), dtype=np.uint32)
+    group_of = np.minimum(np.searchsorted(known, ids), max(known.size - 1, 0))
+    unknown = known[group_of] != ids if known.size else np.ones(ids.size, bool)
+    if unknown.any():  # ids the manifest does not name (rare): few distinct values
+        for value in np.unique(ids[unknown]).tolist():
+            table[value] = f"{UNKNOWN_ID_PREFIX}{value:08x}"
+        known = np.array(sorted(table), dtype=np.uint32)
+        group_of = np.searchsorted(known, ids)
+    wanted = set(table.values()) if names is None else set(names)
+    result: dict[str, np.ndarray] = {}
+    for value, name in table.items():
+        if name in wanted:
+            result[name] = np.zeros(npix, np.float32)
+    if ids.size and result:
+        # group samples by id; a stable sort keeps each group in pixel order
+        # (radix sort for small integer types)
+        group_type = np.uint8 if known.size <= 256 else np.uint16 if known.size <= 65536 else np.int64
+        order = np.argsort(group_of.astype(group_type), kind="stable")
+        bounds = np.searchsorted(group_of[order], np.arange(known.size + 1))
+        pixel = image.pixel_index
+        for index, value in enumerate(known.tolist()):
+            name = table[value]
+            if name not in result or bounds[index] == bounds[index + 1]:
+                continue
+            selected = order[bounds[index]:bounds[index + 1]]
+            pixels, values = pixel[selected], alpha[selected]
+            out = result[name]
+            if pixels.size < 2 or bool(np.all(pixels[1:] > pixels[:-1])):
+                out[pixels] = values
+            else:  # several samples of one id in a pixel: combine with "over"
+                transmission = np.ones(npix, np.float32)
+                np.multiply.at(transmission, pixels, 1.0 - values)
+                np.subtract(1.0, transmission, out=out)
+    return {name: mask.reshape(image.height, image.width) for name, mask in result.items()}

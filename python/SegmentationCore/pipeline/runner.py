@@ -1,0 +1,546 @@
+"""The automatic pipeline over a plate on disk: detect -> segment -> track -> write.
+
+Every stage persists its results in a work folder, so stages can run as
+separate processes (one model in memory at a time, as the paper does) and a
+farm retry resumes where it stopped::
+
+    WORK/run.json                 settings the results depend on
+    WORK/detect/<frame>.json      stage 1: boxes, scores, phrases
+    WORK/segment/<frame>.npz      stage 2: cleaned-up masks + decisions
+    WORK/track/state.json         stage 3: windows done per pass, finished?
+    WORK/track/cache/             the mask cache (layers.json + frames/*.npz)
+    WORK/write/<frame>.done       output frames written by this run
+
+Each file is written atomically (temporary name + rename), so a crash never
+leaves a result that looks finished; a rerun skips frames/windows already
+done. Stages 1 and 2 only run on the frames where tracking re-prompts
+(every ``reprompt_every`` frames of both passes, plus keyframes) unless
+``detect_frames="all"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import time
+from typing import Any, Callable, Iterable
+
+from .. import plates
+from ..core import atomic_output
+from ..core.errors import ModelFolderError, OutputError, PromptError, SegmentationError
+from ..core.prompts import parse_text_prompt
+from ..core.types import Detections
+from ..models import runtime
+from . import interactive, stage2, tracking
+from .mask_cache import MaskCache
+
+STAGES = ("detect", "segment", "track", "write")
+WORK_FORMAT = "autoseg-work"
+WORK_VERSION = 1
+OUTPUT_FORMATS = ("objectid", "crypto")
+
+Progress = Callable[[str, int, int, str], None]
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Everything ``autoseg run`` needs. Paths may be relative to the cwd."""
+
+    plate: str
+    output: str
+    prompt: str | None = "person"
+    frames: str | None = None
+    models: str | None = None  # a folder holding model folders (or one model folder)
+    sam2_model: str | None = None
+    detector_model: str | None = None
+    max_size: int = 1024
+    colorspace: str = "auto"
+    name: str | None = None  # output file name stem; default: the plate's name
+    work_dir: str | None = None  # default: OUTPUT/.autoseg/<name>
+    prompts_file: str | None = None
+    providers: str | None = None
+    threads: int | None = None
+    box_threshold: float | None = None
+    text_threshold: float | None = None
+    max_detections: int | None = None
+    stage2: stage2.Stage2Params = dataclasses.field(default_factory=stage2.Stage2Params)
+    tracking: tracking.TrackingParams = dataclasses.field(default_factory=tracking.TrackingParams)
+    detect_frames: str = "reprompt"  # reprompt | all
+    formats: tuple[str, ...] = OUTPUT_FORMATS
+    force: bool = False
+    synthetic: str | None = None  # a synthetic shot spec (shot.json): answer from its ground truth
+    synthetic_faults: str = "none"
+
+
+# ---------------------------------------------------------------------------- backends
+
+
+def find_model_folders(models: str | os.PathLike | None) -> dict[str, pathlib.Path]:
+    """``{kind: folder}`` for the model folders in ``models`` (a folder of
+    model folders, or one model folder). Two folders of one kind are an error."""
+    if models is None:
+        return {}
+    root = pathlib.Path(models)
+    if not root.is_dir():
+        raise ModelFolderError(f"model folder {root} does not exist; export the models first (see docs/autoseg.md)")
+    candidates = [root] if (root / runtime.MANIFEST_NAME).is_file() else sorted(p for p in root.iterdir() if (p / runtime.MANIFEST_NAME).is_file())
+    found: dict[str, pathlib.Path] = {}
+    for folder in candidates:
+        try:
+            kind = json.loads((folder / runtime.MANIFEST_NAME).read_text()).get("kind")
+        except (OSError, ValueError) as error:
+            raise ModelFolderError(f"cannot read {folder / runtime.MANIFEST_NAME}: {error}; re-run the export") from error
+        if kind in found:
+            raise ModelFolderError(
+                f"{root} holds two {kind} models ({found[kind].name}, {folder.name}); "
+                f"choose one with --{'sam2' if kind == 'sam2' else 'detector'} FOLDER"
+            )
+        if kind:
+            found[kind] = folder
+    if not found:
+        raise ModelFolderError(f"{root} holds no model folder (no */manifest.json); export the models into it first")
+    return found
+
+
+def _search_model(kind: str, option: str) -> pathlib.Path:
+    """The one model folder of ``kind`` on the model search path
+    (``SEGMENTATION_MODEL_PATHS``, then the repository's ``onnx_models/``)."""
+    found = []
+    for root in runtime.model_search_paths():
+        if not root.is_dir():
+            continue
+        for folder in sorted(p for p in root.iterdir() if (p / runtime.MANIFEST_NAME).is_file()):
+            try:
+                if json.loads((folder / runtime.MANIFEST_NAME).read_text()).get("kind") == kind:
+                    found.append(folder)
+            except (OSError, ValueError):
+                continue
+    searched = ", ".join(str(p) for p in runtime.model_search_paths())
+    if not found:
+        raise ModelFolderError(f"no {kind} model found (searched {searched}); export one or give --models DIR / {option} FOLDER")
+    if len(found) > 1:
+        raise ModelFolderError(f"several {kind} models found ({', '.join(str(f) for f in found)}); choose one with {option} FOLDER")
+    return found[0]
+
+
+class Backends:
+    """Loads each backend once, on first use (stages only load what they need)."""
+
+    def __init__(self, config: RunConfig, frames):
+        self.config = config
+        self.frames = frames
+        self._detector = None
+        self._sam2 = None
+        self._synthetic = None
+        self._folders: dict[str, pathlib.Path] | None = None
+
+    def model_folder(self, kind: str) -> pathlib.Path:
+        explicit = self.config.sam2_model if kind == "sam2" else self.config.detector_model
+        option = "--sam2" if kind == "sam2" else "--detector"
+        if explicit:
+            folder = runtime.find_model(explicit)
+        elif self.config.models:
+            if self._folders is None:
+                self._folders = find_model_folders(self.config.models)
+            if kind not in self._folders:
+                raise ModelFolderError(f"no {kind} model folder in {self.config.models}; give one with --models DIR or {option} FOLDER")
+            folder = self._folders[kind]
+        else:
+            folder = _search_model(kind, option)
+        runtime.load_manifest(folder, kind)  # validates kind, format, files
+        return folder
+
+    def check(self, stages: Iterable[str], needs_segmenter: bool) -> None:
+        """Validate the model folders the requested stages need, before any work."""
+        if self.config.synthetic:
+            return
+        stages = set(stages)
+        if "detect" in stages:
+            self.model_folder("groundingdino")
+        if stages & {"segment", "track"} or needs_segmenter:
+            self.model_folder("sam2")
+
+    def _synthetic_backends(self):
+        if self._synthetic is None:
+            from .. import synthetic
+
+            try:
+                spec = synthetic.ShotSpec.load(self.config.synthetic)
+            except (OSError, ValueError, TypeError) as error:
+                raise ModelFolderError(f"cannot read the synthetic shot {self.config.synthetic}: {error}") from error
+            shot = synthetic.SyntheticShot(spec, size=self.frames.size)
+            self._synthetic = synthetic.make_backends(shot, self.config.synthetic_faults)
+        return self._synthetic
+
+    def detector(self):
+        if self.config.synthetic:
+            return self._synthetic_backends()[0]
+        if self._detector is None:
+            from ..models.groundingdino import load_detector
+
+            self._detector = load_detector(
+                self.model_folder("groundingdino"), providers=self.config.providers, threads=self.config.threads,
+                box_threshold=self.config.box_threshold, text_threshold=self.config.text_threshold,
+                **({"max_detections": self.config.max_detections} if self.config.max_detections else {}),
+            )
+        return self._detector
+
+    def _load_sam2(self):
+        if self._sam2 is None:
+            from ..models.sam2 import load_sam2
+
+            self._sam2 = load_sam2(self.model_folder("sam2"), providers=self.config.providers, threads=self.config.threads)
+        return self._sam2
+
+    def segmenter(self):
+        if self.config.synthetic:
+            return self._synthetic_backends()[1]
+        return self._load_sam2()[0]
+
+    def tracker(self):
+        if self.config.synthetic:
+            return self._synthetic_backends()[2]
+        return self._load_sam2()[1]
+
+    def release_detector(self) -> None:
+        """Drop the detector (frees its sessions) before SAM2 is loaded."""
+        if self._detector is not None:
+            self._detector = None
+            runtime.clear_sessions()
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _write_json(path: pathlib.Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_output.write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode(), overwrite=True)
+
+
+def _read_json(path: pathlib.Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def output_path(output: str | os.PathLike, name: str, kind: str, frame: int, padding: int = 4) -> pathlib.Path:
+    """``OUT/<name>.objectid.1001.exr`` / ``OUT/<name>.crypto.1001.exr`` (docs/output-format.md)."""
+    from ..idmatte.output import frame_path
+
+    return pathlib.Path(frame_path(pathlib.Path(output) / name, kind, frame, padding))
+
+
+class Pipeline:
+    """Runs the stages of one shot in a work folder (see module docs)."""
+
+    def __init__(self, config: RunConfig, progress: Progress | None = None, log: Callable[[str], None] | None = None):
+        self.config = config
+        self.progress = progress or (lambda stage, done, total, detail: None)
+        self.log = log or (lambda message: None)
+        self.sequence = plates.parse_sequence(config.plate, config.frames)
+        self.frames = plates.PlateFrameSource(self.sequence, config.max_size, config.colorspace)
+        self.name = config.name or self.sequence.name
+        self.output = pathlib.Path(config.output)
+        self.work = pathlib.Path(config.work_dir) if config.work_dir else self.output / ".autoseg" / self.name
+        self.prompt_set = interactive.load_prompts(config.prompts_file) if config.prompts_file else None
+        self.interactive_only = self.prompt_set is not None and self.prompt_set.mode == "only"
+        if self.interactive_only:
+            self.phrases: list[str] = []
+        else:
+            if config.prompt is None:
+                raise PromptError("give a text prompt with --prompt (e.g. \"person\"), or a prompt file in \"only\" mode")
+            self.phrases = parse_text_prompt(config.prompt)
+        for kind in config.formats:
+            if kind not in OUTPUT_FORMATS:
+                raise OutputError(f"unknown output format {kind!r}; choose from {', '.join(OUTPUT_FORMATS)}")
+        config.tracking.validate()
+        self.backends = Backends(config, self.frames)
+        self.keyframes = self.prompt_set.keyframes if self.prompt_set else []
+        outside = [f for f in self.keyframes if f not in set(self.sequence.frames)]
+        if outside:
+            raise PromptError(f"{config.prompts_file}: keyframes {outside} are outside the shot's frames {self.sequence.frames[0]}-{self.sequence.frames[-1]}")
+
+    # ------------------------------------------------------------ settings
+    def settings(self) -> dict[str, Any]:
+        """What the results depend on (compared on resume)."""
+        cfg = self.config
+        prompt_digest = None
+        if cfg.prompts_file:
+            import hashlib
+
+            prompt_digest = hashlib.sha256(pathlib.Path(cfg.prompts_file).read_bytes()).hexdigest()
+        return {
+            "format": WORK_FORMAT,
+            "version": WORK_VERSION,
+            "plate": os.path.abspath(self.sequence.pattern),
+            "frames": [self.sequence.frames[0], self.sequence.frames[-1], len(self.sequence.frames)],
+            "plate_size": list(self.frames.plate_size),
+            "working_size": list(self.frames.size),
+            "colorspace": cfg.colorspace,
+            "phrases": self.phrases,
+            "models": {
+                "sam2": str(cfg.sam2_model or ""), "detector": str(cfg.detector_model or ""),
+                "folder": os.path.abspath(cfg.models) if cfg.models else "", "synthetic": cfg.synthetic or "",
+                "synthetic_faults": cfg.synthetic_faults if cfg.synthetic else "",
+            },
+            "thresholds": [cfg.box_threshold, cfg.text_threshold, cfg.max_detections],
+            "stage2": cfg.stage2.to_dict(),
+            "tracking": cfg.tracking.to_dict(),
+            "detect_frames": cfg.detect_frames,
+            "prompts_file": prompt_digest,
+            "name": self.name,
+            "formats": list(cfg.formats),
+        }
+
+    def prepare_work_dir(self) -> None:
+        """Create the work folder, or check it belongs to the same run (resume).
+        A different run's folder is refused unless ``force`` (then it is wiped)."""
+        settings = self.settings()
+        run_file = self.work / "run.json"
+        if run_file.is_file():
+            try:
+                previous = _read_json(run_file)
+            except (OSError, ValueError):
+                previous = None
+            if previous != settings:
+                if not self.config.force:
+                    changed = sorted(k for k in settings if not previous or previous.get(k) != settings[k])
+                    raise OutputError(
+                        f"the work folder {self.work} holds results of a different run (differs in: {', '.join(changed) or 'format'}); "
+                        "pass --force to start over, or choose another --output / --work-dir"
+                    )
+                self.log(f"settings changed: starting over in {self.work}")
+                shutil.rmtree(self.work)
+        elif self.work.exists() and any(self.work.iterdir()) and not self.config.force:
+            raise OutputError(f"{self.work} exists and is not an autoseg work folder; choose another --work-dir or pass --force")
+        self.work.mkdir(parents=True, exist_ok=True)
+        _write_json(run_file, settings)
+
+    # ------------------------------------------------------------ frames
+    def stage2_frames(self) -> list[int]:
+        if self.interactive_only:
+            return []
+        if self.config.detect_frames == "all":
+            return list(self.sequence.frames)
+        return tracking.stage2_frames(self.sequence.frames, self.config.tracking, self.keyframes)
+
+    def output_paths(self, frame: int) -> list[pathlib.Path]:
+        padding = max(self.sequence.padding, 4)
+        return [output_path(self.output, self.name, kind, frame, padding) for kind in self.config.formats]
+
+    def check_outputs(self) -> None:
+        """Refuse outputs that would overwrite the plate, or results this run did not write."""
+        all_paths = [p for f in self.sequence.frames for p in self.output_paths(f)]
+        clash = plates.output_would_clobber_plate(self.sequence, [str(p) for p in all_paths])
+        if clash:
+            raise OutputError(f"writing {clash} would overwrite a plate frame; choose another --output or --name")
+        if self.config.force:
+            return
+        run_file = self.work / "run.json"
+        try:
+            if run_file.is_file() and _read_json(run_file) == self.settings():
+                return  # resuming this very run: files with our names are ours
+        except (OSError, ValueError):
+            pass
+        for frame in self.sequence.frames:
+            if (self.work / "write" / f"{frame}.done").is_file():
+                continue
+            for path in self.output_paths(frame):
+                if path.exists():
+                    raise OutputError(f"{path} already exists and was not written by this run; pass --force to overwrite it, or choose another --output")
+
+    # ------------------------------------------------------------ run
+    def run(self, stages: Iterable[str] = STAGES) -> dict[str, Any]:
+        """Run the given stages in order; returns a summary (per-stage counts and seconds)."""
+        stages = list(stages)
+        unknown = set(stages) - set(STAGES)
+        stages = [s for s in STAGES if s in set(stages)]
+        if unknown:
+            raise SegmentationError(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(STAGES)}")
+        self.frames.check_headers()
+        needs_segmenter = self.prompt_set is not None and any(k.needs_segmenter for o in self.prompt_set.objects for k in o.keyframes.values())
+        self.backends.check(stages if not self.interactive_only else [s for s in stages if s not in ("detect", "segment")], needs_segmenter and "track" in stages)
+        if "write" in stages:
+            self.check_outputs()
+        self.prepare_work_dir()
+        if self.config.force:
+            self._clear(stages)
+        summary: dict[str, Any] = {"work_dir": str(self.work), "stages": {}}
+        for stage in stages:
+            started = time.perf_counter()
+            result = getattr(self, f"run_{stage}")()
+            result["seconds"] = round(time.perf_counter() - started, 2)
+            summary["stages"][stage] = result
+            if stage == "detect":
+                self.backends.release_detector()
+        return summary
+
+    def _clear(self, stages: list[str]) -> None:
+        """With --force: forget the requested stages' results (and later stages')."""
+        first = min(STAGES.index(s) for s in stages)
+        for stage in STAGES[first:]:
+            folder = self.work / stage
+            if folder.exists():
+                shutil.rmtree(folder)
+
+    def run_detect(self) -> dict[str, Any]:
+        if self.interactive_only:
+            return {"skipped": "interactive prompts only"}
+        frames = self.stage2_frames()
+        folder = self.work / "detect"
+        folder.mkdir(parents=True, exist_ok=True)
+        todo = [f for f in frames if not (folder / f"{f}.json").is_file()]
+        done = len(frames) - len(todo)
+        self.progress("detect", done, len(frames), "")
+        boxes = 0
+        if todo:
+            detector = self.backends.detector()
+            for frame in todo:
+                detections = detector.detect(self.frames, frame, self.phrases)
+                boxes += len(detections)
+                _write_json(folder / f"{frame}.json", {"frame": frame, **detections.to_dict()})
+                done += 1
+                self.progress("detect", done, len(frames), f"frame {frame}: {len(detections)} boxes")
+        return {"frames": len(frames), "computed": len(todo), "boxes": boxes}
+
+    def load_detections(self, frame: int) -> Detections:
+        path = self.work / "detect" / f"{frame}.json"
+        if not path.is_file():
+            raise SegmentationError(f"no stage-1 boxes for frame {frame} in {path.parent}; run --stage detect first")
+        try:
+            return Detections.from_dict(_read_json(path))
+        except (OSError, ValueError) as error:
+            raise SegmentationError(f"cannot read {path}: {error}; rerun with --stage detect --force") from error
+
+    def run_segment(self) -> dict[str, Any]:
+        if self.interactive_only:
+            return {"skipped": "interactive prompts only"}
+        frames = self.stage2_frames()
+        folder = self.work / "segment"
+        folder.mkdir(parents=True, exist_ok=True)
+        todo = [f for f in frames if not (folder / f"{f}.npz").is_file()]
+        for frame in todo:  # fail before loading SAM2 if stage 1 is incomplete
+            if not (self.work / "detect" / f"{frame}.json").is_file():
+                raise SegmentationError(f"no stage-1 boxes for frame {frame} in {self.work / 'detect'}; run --stage detect first")
+        done = len(frames) - len(todo)
+        self.progress("segment", done, len(frames), "")
+        counts: dict[str, int] = {}
+        if todo:
+            segmenter = self.backends.segmenter()
+            for frame in todo:
+                result = stage2.segment_frame(segmenter, self.frames, frame, self.load_detections(frame), self.config.stage2)
+                result.save(folder / f"{frame}.npz")
+                for action, count in result.summary().items():
+                    counts[action] = counts.get(action, 0) + count
+                done += 1
+                self.progress("segment", done, len(frames), f"frame {frame}: {len(result)} masks")
+        return {"frames": len(frames), "computed": len(todo), "decisions": counts}
+
+    def load_stage2(self, frame: int) -> stage2.Stage2Result | None:
+        if self.interactive_only:
+            return None
+        path = self.work / "segment" / f"{frame}.npz"
+        if not path.is_file():
+            raise SegmentationError(f"no stage-2 masks for frame {frame} in {path.parent}; run --stage segment first")
+        return stage2.Stage2Result.load(path)
+
+    def open_cache(self) -> MaskCache:
+        """The disk-backed mask cache; about one window of frames stays in RAM."""
+        folder = self.work / "track" / "cache"
+        resident = self.config.tracking.window + self.config.tracking.reprompt_every
+        if (folder / "layers.json").is_file():
+            return MaskCache.load(folder, max_resident=resident)
+        return MaskCache(self.frames.size, folder, max_resident=resident)
+
+    def run_track(self) -> dict[str, Any]:
+        params = self.config.tracking
+        folder = self.work / "track"
+        state_path = folder / "state.json"
+        state = _read_json(state_path) if state_path.is_file() else {"windows": {}, "complete": False}
+        cache = self.open_cache()
+        if state.get("complete"):
+            self.progress("track", 1, 1, "already done")
+            return {"layers": len(cache.layer_ids), "windows": 0, "resumed": True}
+        for frame in self.stage2_frames():  # fail early if stage 2 is incomplete
+            if not (self.work / "segment" / f"{frame}.npz").is_file():
+                raise SegmentationError(f"no stage-2 masks for frame {frame} in {self.work / 'segment'}; run --stage segment first")
+        keyframe_prompts: dict[int, dict] = {}
+        if self.prompt_set is not None:
+            layer_ids = interactive.register_layers(cache, self.prompt_set)
+            needs = any(k.needs_segmenter for o in self.prompt_set.objects for k in o.keyframes.values())
+            keyframe_prompts = interactive.keyframe_prompts(
+                self.prompt_set, layer_ids, self.frames, self.backends.segmenter() if needs else None
+            )
+        plan = tracking.pass_plan(params, keyframe_prompts, automatic=not self.interactive_only)
+        schedules = {name: tracking.reprompt_frames(self.sequence.frames, params, direction, keyframe_prompts) for name, direction, _ in plan}
+        total = sum(len(s) for s in schedules.values())
+        done = sum(min(int(state["windows"].get(name, 0)), len(schedules[name])) for name, _, _ in plan)
+        self.progress("track", done, total, "")
+        tracker = self.backends.tracker()
+        computed = 0
+        for name, direction, uses_stage2 in plan:
+            skip = int(state["windows"].get(name, 0))
+
+            def on_window(index, count, matches, window, name=name):
+                nonlocal done, computed
+                cache.flush()
+                state["windows"][name] = index + 1
+                _write_json(state_path, state)
+                done += 1
+                computed += 1
+                self.progress("track", done, total, f"{name} window at {window.start_frame}: {len(window.objects)} layers")
+
+            tracking.run_pass(
+                tracker, self.frames, cache, self.load_stage2 if uses_stage2 else None, params, direction,
+                keyframes=keyframe_prompts, skip_windows=skip, on_window=on_window,
+            )
+        before = len(cache.layer_ids)
+        cache.compact(min_area=params.min_layer_area)
+        cache.flush()
+        state["complete"] = True
+        state["layers"] = cache.names()
+        _write_json(state_path, state)
+        return {"layers": len(cache.layer_ids), "windows": computed, "dropped_layers": before - len(cache.layer_ids)}
+
+    def run_write(self) -> dict[str, Any]:
+        from ..core.maskops import dilate
+        from ..idmatte.cryptomatte import required_rank_sets
+        from ..idmatte.output import write_frame
+
+        state_path = self.work / "track" / "state.json"
+        if not state_path.is_file() or not _read_json(state_path).get("complete"):
+            raise SegmentationError(f"tracking has not finished in {self.work / 'track'}; run --stage track first")
+        cache = self.open_cache()
+        folder = self.work / "write"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.output.mkdir(parents=True, exist_ok=True)
+        rank_file = folder / "rank_sets.json"
+        if rank_file.is_file():
+            rank_sets = int(_read_json(rank_file)["rank_sets"])
+        else:
+            # Bilinear upsampling spreads a layer by at most one working
+            # pixel, so the dilated working-resolution layers bound the
+            # overlaps at plate resolution: one rank-set count for the shot.
+            rank_sets = 3
+            for frame in self.sequence.frames:
+                layers = {n: dilate(m, 1) for n, m in cache.layers(frame).items()}
+                rank_sets = max(rank_sets, required_rank_sets(layers))
+            _write_json(rank_file, {"rank_sets": rank_sets})
+        frames = list(self.sequence.frames)
+        todo = [f for f in frames if not ((folder / f"{f}.done").is_file() and all(p.is_file() for p in self.output_paths(f)))]
+        done = len(frames) - len(todo)
+        self.progress("write", done, len(frames), "")
+        names = cache.names()
+        order = [names[i] for i in sorted(names)]
+        for frame in todo:
+            layers = plates.upsample_masks(cache.layers(frame), self.frames.plate_size)
+            depth_order = [n for n in order if n in layers]
+            write_frame(
+                self.output / self.name, frame, layers, rank_sets=rank_sets, depth_order=depth_order,
+                formats=self.config.formats, overwrite=True, shape=self.frames.plate_size, padding=max(self.sequence.padding, 4),
+            )
+            _write_json(folder / f"{frame}.done", {"frame": frame, "files": [str(p) for p in self.output_paths(frame)], "layers": sorted(layers)})
+            done += 1
+            self.progress("write", done, len(frames), f"frame {frame}: {len(layers)} layers")
+        return {"frames": len(frames), "written": len(todo), "rank_sets": rank_sets, "layers": len(names)}

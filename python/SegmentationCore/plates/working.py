@@ -1,0 +1,83 @@
+"""The model's working image: colour conversion and resizing of plate pixels,
+and masks back to plate resolution.
+
+Colour: models take sRGB-encoded RGB in [0, 1]. ``"linear"`` pixels
+(scene-linear, Rec.709/sRGB primaries) are clipped to [0, 1] and encoded
+with the sRGB transfer function; ``"srgb"`` pixels are only clipped.
+Highlights above 1.0 clip.
+
+Frames are resized (OpenImageIO's filtered resize, in float, in the pixels'
+own encoding, i.e. in linear light for EXR) so the longest side is at most
+``max_size`` (1024 by default). :func:`to_working_image` is used by every
+reader (``autoseg``, the Gaffer nodes, the browser tools): the same pixels
+give the same model input. Masks go back to plate resolution with
+:func:`upsample_masks`.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from ..core import maskops
+from ..core.errors import PlateError
+from .oiio import oiio_module
+
+COLORSPACES = ("auto", "linear", "srgb")
+
+
+def working_size(plate_size: tuple[int, int], max_size: int | None) -> tuple[int, int]:
+    """``(height, width)`` scaled so the longest side is at most ``max_size``."""
+    height, width = plate_size
+    if not max_size or max(height, width) <= max_size:
+        return (int(height), int(width))
+    scale = max_size / max(height, width)
+    return (max(1, int(round(height * scale))), max(1, int(round(width * scale))))
+
+
+def linear_to_srgb(values: np.ndarray) -> np.ndarray:
+    """sRGB transfer function (IEC 61966-2-1) on values clipped to [0, 1]."""
+    values = np.clip(np.asarray(values, np.float32), 0.0, 1.0)
+    encoded = np.where(values <= 0.0031308, values * 12.92, 1.055 * np.power(values, 1 / 2.4) - 0.055)
+    return np.clip(encoded, 0.0, 1.0).astype(np.float32)
+
+
+def to_working_image(pixels: np.ndarray, max_size: int | None, colorspace: str) -> np.ndarray:
+    """The model input made from plate pixels: ``(H, W, 3)`` RGB at plate
+    resolution (display window, rows from the top) to a float32
+    ``(h, w, 3)`` sRGB-encoded image in [0, 1] at :func:`working_size`.
+
+    The resize is OpenImageIO's filtered resize, done in float in the
+    pixels' own encoding; non-finite values are then replaced (NaN -> 0,
+    +inf -> 1, -inf -> 0). ``colorspace`` says what the pixels are:
+    ``"linear"`` (scene-linear, encoded with the sRGB transfer function) or
+    ``"srgb"`` (already encoded, only clipped); any case.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise PlateError(f"plate pixels must be (height, width, 3) RGB, not {pixels.shape}")
+    reading = str(colorspace).lower()
+    if reading not in ("linear", "srgb"):
+        raise PlateError(f"unknown colour space {colorspace!r} for plate pixels; use 'linear' or 'srgb'")
+    height, width = working_size(pixels.shape[:2], max_size)
+    if (height, width) != pixels.shape[:2]:
+        oiio = oiio_module()
+        source = oiio.ImageBuf(oiio.ImageSpec(pixels.shape[1], pixels.shape[0], 3, oiio.FLOAT))
+        if not source.set_pixels(oiio.ROI(0, pixels.shape[1], 0, pixels.shape[0], 0, 1, 0, 3), np.ascontiguousarray(pixels, np.float32)):
+            raise PlateError(f"cannot resize plate pixels: {source.geterror()}")
+        resized = oiio.ImageBufAlgo.resize(source, roi=oiio.ROI(0, width, 0, height, 0, 1, 0, 3))
+        if resized.has_error:
+            raise PlateError(f"cannot resize plate pixels: {resized.geterror()}")
+        pixels = resized.get_pixels(oiio.FLOAT)
+    pixels = np.asarray(pixels, np.float32).reshape(height, width, 3)
+    if not np.isfinite(pixels).all():
+        pixels = np.nan_to_num(pixels, nan=0.0, posinf=1.0, neginf=0.0)
+    if reading == "linear":
+        return linear_to_srgb(pixels)
+    return np.clip(pixels, 0.0, 1.0).astype(np.float32)
+
+
+def upsample_masks(layers: Mapping[str, np.ndarray], plate_size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Working-resolution probabilities to plate resolution (bilinear)."""
+    return {name: np.clip(maskops.resize_bilinear(mask, plate_size), 0.0, 1.0) for name, mask in layers.items()}
