@@ -52,7 +52,7 @@ Gaffer.Metadata.registerNode(
 
 	"layout:section:Settings:collapsed", False,
 
-	plugs = {
+	plugs = _Common.plugs( {
 
 		"in" : _Common.imageInput( "Objects are detected on the current frame." ),
 
@@ -114,6 +114,6 @@ Gaffer.Metadata.registerNode(
 
 		},
 
-	}
+	} )
 
 )

@@ -50,7 +50,7 @@ Gaffer.Metadata.registerNode(
 	detected ; both give the same matte.
 	""",
 
-	plugs = {
+	plugs = _Common.plugs( {
 
 		"fileName" : _Common.exrFileName(
 			"""
@@ -121,6 +121,6 @@ Gaffer.Metadata.registerNode(
 
 		},
 
-	}
+	} )
 
 )

@@ -53,7 +53,7 @@ Gaffer.Metadata.registerNode(
 	that every Cryptomatte file holds the same number of rank sets.
 	""",
 
-	plugs = {
+	plugs = _Common.plugs( {
 
 		"in" : {
 
@@ -133,6 +133,6 @@ Gaffer.Metadata.registerNode(
 
 		},
 
-	}
+	} )
 
 )

@@ -53,7 +53,7 @@ Gaffer.Metadata.registerNode(
 	shows the masks in the Viewer.
 	""",
 
-	plugs = {
+	plugs = _Common.plugs( {
 
 		"in" : _Common.imageInput( "Masks are made on the current frame." ),
 
@@ -174,6 +174,6 @@ Gaffer.Metadata.registerNode(
 
 		},
 
-	}
+	} )
 
 )

@@ -37,6 +37,7 @@
 import Gaffer
 import GafferSegmentation
 
+from . import _Common
 from . import _TrackingMetadata
 
 __plugs = dict( _TrackingMetadata.parameters )
@@ -129,6 +130,6 @@ Gaffer.Metadata.registerNode(
 	chains two of these ; use Track unless building a custom loop.
 	""",
 
-	plugs = __plugs
+	plugs = _Common.plugs( __plugs )
 
 )

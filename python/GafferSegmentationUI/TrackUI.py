@@ -93,6 +93,6 @@ Gaffer.Metadata.registerNode(
 	(clicks or masks on keyframes) seed layers of their own.
 	""",
 
-	plugs = __plugs
+	plugs = _Common.plugs( __plugs )
 
 )

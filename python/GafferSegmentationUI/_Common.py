@@ -36,6 +36,21 @@
 
 from . import ModelPresets
 
+## Per-plug metadata for `Gaffer.Metadata.registerNode( ..., plugs = ... )`.
+# The metadata below is written as dicts, which are easier to share and
+# extend ; Gaffer 1.5 takes each plug's metadata only as a flat
+# `[ key, value, key, value, ... ]` list (`registerNode()` in
+# `src/GafferModule/MetadataBinding.cpp` indexes it ; dicts are accepted
+# only from Gaffer 1.6.3), so every node's `plugs` goes through this.
+def plugs( metadata ) :
+
+	result = {}
+	for plugPath, values in metadata.items() :
+		if isinstance( values, dict ) :
+			values = [ x for item in values.items() for x in item ]
+		result[plugPath] = list( values )
+	return result
+
 ## Plug metadata shared by several nodes.
 
 def imageInput( purpose ) :
