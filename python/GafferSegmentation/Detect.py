@@ -59,12 +59,16 @@ class Detect( Gaffer.ComputeNode ) :
 		self["workingResolution"] = Gaffer.IntPlug( defaultValue = 1024, minValue = 32 )
 		self["colorSpace"] = Gaffer.StringPlug( defaultValue = "linear" )
 		self["providers"] = Gaffer.StringPlug( defaultValue = "auto" )
+		# Gaffer caches hashes per plug, context and dirty count, so a
+		# re-exported model is only seen once this is incremented (as with
+		# ImageReader's `refreshCount`).
+		self["refreshCount"] = Gaffer.IntPlug()
 
 		self["detections"] = Gaffer.CompoundObjectPlug(
 			direction = Gaffer.Plug.Direction.Out, defaultValue = IECore.CompoundObject()
 		)
 
-	__inputNames = ( "in", "prompt", "model", "boxThreshold", "textThreshold", "workingResolution", "colorSpace", "providers" )
+	__inputNames = ( "in", "prompt", "model", "boxThreshold", "textThreshold", "workingResolution", "colorSpace", "providers", "refreshCount" )
 
 	def affects( self, input ) :
 
@@ -104,6 +108,16 @@ class Detect( Gaffer.ComputeNode ) :
 
 		if output.isSame( self["detections"] ) :
 			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
-		return Gaffer.ComputeNode.computeCachePolicy( self, output )
+		# Python has no base `computeCachePolicy()` to call (see
+		# `include/GafferBindings/ComputeNodeBinding.h`).
+		return Gaffer.ValuePlug.CachePolicy.Default
+
+	def hashCachePolicy( self, output ) :
+
+		# `hash()` calls `ImageAlgo.imageHash()`, which spawns TBB tasks :
+		# Gaffer requires a task-based policy for that (`ValuePlug.h`).
+		if output.isSame( self["detections"] ) :
+			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
+		return Gaffer.ValuePlug.CachePolicy.Default
 
 IECore.registerRunTimeTyped( Detect, typeName = "GafferSegmentation::Detect" )

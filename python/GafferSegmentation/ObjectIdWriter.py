@@ -35,6 +35,7 @@
 ##########################################################################
 
 import os
+import re
 
 import IECore
 
@@ -60,8 +61,10 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 		GafferDispatch.TaskNode.__init__( self, name )
 
 		self["in"] = Gaffer.CompoundObjectPlug( defaultValue = IECore.CompoundObject() )
-		self["fileName"] = Gaffer.StringPlug()
-		self["cryptomatteFileName"] = Gaffer.StringPlug()
+		# The names are substituted by `_fileName()`, which refuses variables
+		# the context does not define.
+		self["fileName"] = Gaffer.StringPlug( substitutions = IECore.StringAlgo.Substitutions.NoSubstitutions )
+		self["cryptomatteFileName"] = Gaffer.StringPlug( substitutions = IECore.StringAlgo.Substitutions.NoSubstitutions )
 		self["cryptomatteLayer"] = Gaffer.StringPlug( defaultValue = "CryptoObject" )
 		self["extraAlphaChannels"] = Gaffer.BoolPlug( defaultValue = False )
 		self["rankSets"] = Gaffer.IntPlug( defaultValue = 0, minValue = 0 )
@@ -69,8 +72,8 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 
 	def hash( self, context ) :
 
-		fileName = self["fileName"].getValue()
-		cryptomatteFileName = self["cryptomatteFileName"].getValue()
+		fileName = _fileName( self["fileName"] )
+		cryptomatteFileName = _fileName( self["cryptomatteFileName"] )
 		if not fileName and not cryptomatteFileName :
 			# Nothing to write : an empty hash tells dispatchers to skip us.
 			return IECore.MurmurHash()
@@ -103,7 +106,7 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 			outputs = {}
 			for frame in frames :
 				context.setFrame( frame )
-				paths = [ p for p in ( self["fileName"].getValue(), self["cryptomatteFileName"].getValue() ) if p ]
+				paths = [ p for p in ( _fileName( self["fileName"] ), _fileName( self["cryptomatteFileName"] ) ) if p ]
 				if len( set( paths ) ) < len( paths ) :
 					raise ValueError( "fileName and cryptomatteFileName are both \"{}\" ; give them different names".format( paths[0] ) )
 				for path in paths :
@@ -138,7 +141,7 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 		frameContext = Gaffer.Context( context )
 		frameContext.setFrame( frame )
 		with frameContext :
-			return self["cryptomatteFileName"].getValue()
+			return _fileName( self["cryptomatteFileName"] )
 
 	def __layers( self ) :
 
@@ -154,14 +157,14 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 		layers = plates.upsample_masks( layers, imageSize )
 		overwrite = self["overwrite"].getValue()
 
-		fileName = self["fileName"].getValue()
+		fileName = _fileName( self["fileName"] )
 		if fileName :
 			_makeDirectory( fileName )
 			objectid.write_objectid(
 				fileName, layers, depth_order = names, overwrite = overwrite, shape = imageSize
 			)
 
-		cryptomatteFileName = self["cryptomatteFileName"].getValue()
+		cryptomatteFileName = _fileName( self["cryptomatteFileName"] )
 		if cryptomatteFileName :
 			_makeDirectory( cryptomatteFileName )
 			cryptomatte.write_cryptomatte(
@@ -171,6 +174,35 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 				extra_alpha_channels = self["extraAlphaChannels"].getValue(),
 				overwrite = overwrite, depth_order = names, shape = imageSize,
 			)
+
+_variable = re.compile( r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_:]*)" )
+
+def _fileName( plug ) :
+
+	"""The value of a file name plug, substituted in the current context.
+	A name using a variable the context does not define would otherwise
+	silently lose that part (`${project:rootDirectory}/out.exr` becomes
+	`/out.exr`) : Gaffer defines `project:*` only in the gui and dispatch
+	apps (`startup/gui/project.py`), not in `gaffer execute`, `gaffer
+	python` or pipeline scripts. Such names are refused."""
+
+	value = plug.getValue()
+	context = Gaffer.Context.current()
+	missing = []
+	for match in _variable.finditer( value ) :
+		name = match.group( 1 ) or match.group( 2 )
+		if name not in context and name not in os.environ and name not in missing :
+			missing.append( name )
+	if missing :
+		raise ValueError(
+			"{} : \"{}\" uses {} but this context does not define {} ; set {} to a full path, or add {} to the script's variables{}".format(
+				plug.relativeName( plug.node() ), value,
+				", ".join( "${{{}}}".format( n ) for n in missing ), "it" if len( missing ) == 1 else "them",
+				plug.getName(), ", ".join( missing ),
+				" (Gaffer sets project:* only in its gui and dispatch apps)" if any( n.startswith( "project:" ) for n in missing ) else "",
+			)
+		)
+	return context.substitute( value )
 
 def _checkNew( path ) :
 

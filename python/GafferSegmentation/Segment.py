@@ -68,6 +68,10 @@ class Segment( ImageShellNode ) :
 		self["maskThreshold"] = Gaffer.FloatPlug( defaultValue = defaults.mask_threshold, minValue = 0.0, maxValue = 1.0 )
 		self["perClass"] = Gaffer.BoolPlug( defaultValue = defaults.per_class )
 		self["minArea"] = Gaffer.IntPlug( defaultValue = defaults.min_area, minValue = 0 )
+		# Gaffer caches hashes per plug, context and dirty count, so a
+		# re-exported model is only seen once this is incremented (as with
+		# ImageReader's `refreshCount`).
+		self["refreshCount"] = Gaffer.IntPlug()
 
 		self._setupImageShell()
 
@@ -78,6 +82,7 @@ class Segment( ImageShellNode ) :
 	__inputNames = (
 		"in", "detections", "model", "workingResolution", "colorSpace", "providers",
 		"discardSimilarity", "discardOverlaps", "mergeSimilarity", "maskThreshold", "perClass", "minArea",
+		"refreshCount",
 	)
 
 	def affects( self, input ) :
@@ -119,6 +124,14 @@ class Segment( ImageShellNode ) :
 		if output.isSame( self["masks"] ) :
 			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
 		return ImageShellNode.computeCachePolicy( self, output )
+
+	def hashCachePolicy( self, output ) :
+
+		# `hash()` calls `ImageAlgo.imageHash()`, which spawns TBB tasks :
+		# Gaffer requires a task-based policy for that (`ValuePlug.h`).
+		if output.isSame( self["masks"] ) :
+			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
+		return Gaffer.ValuePlug.CachePolicy.Default
 
 	def __params( self ) :
 

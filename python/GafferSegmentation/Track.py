@@ -173,6 +173,13 @@ class Track( ImageShellNode ) :
 			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
 		return ImageShellNode.computeCachePolicy( self, output )
 
+	def hashCachePolicy( self, output ) :
+
+		# Hashing `__shot` may hash the whole internal network for the shot.
+		if output.isSame( self["__shot"] ) :
+			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
+		return Gaffer.ValuePlug.CachePolicy.Default
+
 	# Preview
 	# =======
 

@@ -93,6 +93,11 @@ class TrackPass( Gaffer.ComputeNode ) :
 
 		self["promptFile"] = Gaffer.StringPlug()
 		self["prompts"] = Gaffer.CompoundObjectPlug( defaultValue = IECore.CompoundObject() )
+		# Gaffer caches hashes per plug, context and dirty count
+		# (`src/Gaffer/ValuePlug.cpp`), so edits to files on disk (the prompt
+		# file and its masks, a re-exported model) are only seen once this is
+		# incremented, as with ImageReader's `refreshCount`.
+		self["refreshCount"] = Gaffer.IntPlug()
 
 		self["out"] = Gaffer.CompoundObjectPlug(
 			direction = Gaffer.Plug.Direction.Out, defaultValue = IECore.CompoundObject()
@@ -102,7 +107,7 @@ class TrackPass( Gaffer.ComputeNode ) :
 		"frameRange", "model", "workingResolution", "colorSpace", "providers",
 		"window", "repromptEvery", "epsilon", "directMatchIoU", "partialMatchSimilarity",
 		"overlapSimilarity", "maskThreshold", "minLayerArea", "perClass",
-		"cacheRule", "promptFile", "prompts",
+		"cacheRule", "promptFile", "prompts", "refreshCount",
 	)
 
 	__inputNames = ( "in", "masks", "cache", "enabled", "direction", "seed" ) + parameterNames
@@ -120,8 +125,8 @@ class TrackPass( Gaffer.ComputeNode ) :
 			return
 
 		if not self["enabled"].getValue() :
-			h.append( "passThrough" )
-			self["cache"].hash( h )
+			# A pass-through shares the input's cache entry (`ComputeNode.h`).
+			h.copyFrom( self["cache"].hash() )
 			return
 
 		seed = self["seed"].getValue()
@@ -129,12 +134,13 @@ class TrackPass( Gaffer.ComputeNode ) :
 		with self.__shotContext( context, frames ) as shotContext :
 			if seed and not self.__hasPrompts() :
 				# A seed pass without prompts passes `cache` through.
-				h.append( "passThrough" )
-				self["cache"].hash( h )
+				h.copyFrom( self["cache"].hash() )
 				return
 			h.append( self["direction"].getValue() )
-			h.append( seed )
-			h.append( frames )
+			h.append( int( seed ) )
+			# `MurmurHash.append()` takes scalars, strings, Imath types and
+			# `*VectorData`, never a list (`MurmurHashBinding.cpp` in Cortex).
+			h.append( IECore.IntVectorData( frames ) )
 			for name in self.parameterNames :
 				self[name].hash( h )
 			_Models.modelHash( self["model"].getValue(), h )
@@ -227,14 +233,18 @@ class TrackPass( Gaffer.ComputeNode ) :
 
 		if output.isSame( self["out"] ) :
 			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
-		return Gaffer.ComputeNode.computeCachePolicy( self, output )
+		# Python has no base `computeCachePolicy()` to call : the binding only
+		# offers `affects()`, `enabledPlug()` and `correspondingInput()`
+		# (`include/GafferBindings/ComputeNodeBinding.h`).
+		return Gaffer.ValuePlug.CachePolicy.Default
 
 	def hashCachePolicy( self, output ) :
 
-		# The hash visits every frame of the shot.
+		# The hash visits every frame of the shot, with `ImageAlgo.imageHash()`
+		# (TBB tasks) : a task-based policy is required.
 		if output.isSame( self["out"] ) :
 			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
-		return Gaffer.ComputeNode.hashCachePolicy( self, output )
+		return Gaffer.ValuePlug.CachePolicy.Default
 
 	def __frames( self ) :
 

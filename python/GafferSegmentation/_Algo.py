@@ -121,7 +121,8 @@ def imageToArray( image ) :
 	if not rgb :
 		rgb = [ n for n in ( "Y", "A" ) if n in names ][:1] or names[:1]
 	if not rgb :
-		raise ValueError( "the input image has no channels" )
+		# An unconnected ImagePlug has the default format and no channels.
+		raise ValueError( "the input image has no channels : connect the plate to `in`" )
 	while len( rgb ) < 3 :
 		rgb.append( rgb[-1] )
 

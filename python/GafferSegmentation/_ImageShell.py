@@ -151,7 +151,10 @@ class ImageShellNode( Gaffer.ComputeNode ) :
 
 		if output.getName() in ( "__previewTensor", "__previewFileName" ) :
 			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
-		return Gaffer.ComputeNode.computeCachePolicy( self, output )
+		# There is no base `computeCachePolicy()` to call from Python : the
+		# binding only offers `affects()`, `enabledPlug()` and
+		# `correspondingInput()` (`include/GafferBindings/ComputeNodeBinding.h`).
+		return Gaffer.ValuePlug.CachePolicy.Default
 
 	def __writePreview( self, h, context ) :
 

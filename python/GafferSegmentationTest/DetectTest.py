@@ -56,8 +56,9 @@ class DetectTest( GafferSegmentationTest.SegmentationTestCase ) :
 		node = GafferSegmentation.Detect()
 		self.assertEqual( node.getName(), "Detect" )
 		self.assertEqual( node["prompt"].getValue(), "person" )
-		self.assertEqual( node["boxThreshold"].getValue(), 0.35 )
-		self.assertEqual( node["textThreshold"].getValue(), 0.25 )
+		# FloatPlugs hold float32 : 0.35 reads back as 0.3499999940395355.
+		self.assertAlmostEqual( node["boxThreshold"].getValue(), 0.35, places = 6 )
+		self.assertAlmostEqual( node["textThreshold"].getValue(), 0.25, places = 6 )
 		self.assertEqual( node["workingResolution"].getValue(), 1024 )
 		self.assertEqual( node["detections"].direction(), Gaffer.Plug.Direction.Out )
 
@@ -100,10 +101,14 @@ class DetectTest( GafferSegmentationTest.SegmentationTestCase ) :
 			( "colorSpace", "sRGB" ),
 			( "providers", "cpu" ),
 			( "model", shotFile + ".other.shot.json" ),
+			( "refreshCount", 1 ),
 		] :
 			self.assertHashChanges( detect["detections"], detect[name], value, context )
 
-		self.assertHashChanges( detect["detections"], script["reader"]["fileName"], pattern.replace( "plate.", "other." ), context, original = pattern )
+		# Another plate (an existing one : hashing an ImageReader pointed at a
+		# missing file raises in Gaffer).
+		otherPattern = self.writeShot( numFrames = 3, seed = 3 )[0]
+		self.assertHashChanges( detect["detections"], script["reader"]["fileName"], otherPattern, context, original = pattern )
 
 		with context :
 			h1 = detect["detections"].hash()
@@ -114,9 +119,14 @@ class DetectTest( GafferSegmentationTest.SegmentationTestCase ) :
 	def testAffects( self ) :
 
 		node = GafferSegmentation.Detect()
-		for name in ( "in", "prompt", "model", "boxThreshold", "textThreshold", "workingResolution", "colorSpace", "providers" ) :
+		for name in ( "prompt", "model", "boxThreshold", "textThreshold", "workingResolution", "colorSpace", "providers", "refreshCount" ) :
 			self.assertIn( node["detections"], node.affects( node[name] ) )
-		self.assertEqual( node.affects( node["user"] ), [] )
+		# `in` is a compound plug : Gaffer only asks `affects()` about leaf
+		# plugs, and throws for others (`DependencyNode::affects()`).
+		for name in ( "channelData", "dataWindow", "format" ) :
+			self.assertIn( node["detections"], node.affects( node["in"][name] ) )
+		with self.assertRaisesRegex( Exception, "non-leaf" ) :
+			node.affects( node["in"] )
 
 		dirtied = GafferTest.CapturingSlot( node.plugDirtiedSignal() )
 		node["prompt"].setValue( "car" )
@@ -147,6 +157,14 @@ class DetectTest( GafferSegmentationTest.SegmentationTestCase ) :
 		node = GafferSegmentation.Detect()
 		with self.assertRaisesRegex( Gaffer.ProcessException, "connect the plate to `in`" ) :
 			node["detections"].getValue()
+
+	def testHashCachePolicy( self ) :
+
+		# `hash()` uses `ImageAlgo.imageHash()`, which spawns TBB tasks :
+		# Gaffer requires a task-based hash cache policy for that.
+		node = GafferSegmentation.Detect()
+		self.assertEqual( node.hashCachePolicy( node["detections"] ), Gaffer.ValuePlug.CachePolicy.TaskCollaboration )
+		self.assertEqual( node.computeCachePolicy( node["detections"] ), Gaffer.ValuePlug.CachePolicy.TaskCollaboration )
 
 if __name__ == "__main__" :
 	unittest.main()

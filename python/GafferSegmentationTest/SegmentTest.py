@@ -58,7 +58,8 @@ class SegmentTest( GafferSegmentationTest.SegmentationTestCase ) :
 		node = GafferSegmentation.Segment()
 		self.assertEqual( node.getName(), "Segment" )
 		# The paper's clean-up thresholds.
-		self.assertEqual( node["discardSimilarity"].getValue(), 0.1 )
+		# FloatPlugs hold float32.
+		self.assertAlmostEqual( node["discardSimilarity"].getValue(), 0.1, places = 6 )
 		self.assertEqual( node["discardOverlaps"].getValue(), 2 )
 		self.assertAlmostEqual( node["mergeSimilarity"].getValue(), 0.6, places = 6 )
 		self.assertIsInstance( node["out"], GafferImage.ImagePlug )
@@ -111,7 +112,7 @@ class SegmentTest( GafferSegmentationTest.SegmentationTestCase ) :
 		for name, value in [
 			( "discardSimilarity", 0.2 ), ( "discardOverlaps", 3 ), ( "mergeSimilarity", 0.5 ),
 			( "maskThreshold", 0.6 ), ( "perClass", False ), ( "minArea", 10 ), ( "workingResolution", 100 ),
-			( "colorSpace", "sRGB" ), ( "providers", "cpu" ),
+			( "colorSpace", "sRGB" ), ( "providers", "cpu" ), ( "refreshCount", 1 ),
 		] :
 			self.assertHashChanges( segment["masks"], segment[name], value, context )
 			# Segment's settings do not reach back to Detect.
@@ -219,6 +220,17 @@ class SegmentTest( GafferSegmentationTest.SegmentationTestCase ) :
 			expected = plates.PlateFrameSource( plates.parse_sequence( pattern ), max_size = 128 ).image( frame )
 			self.assertEqual( source.size, expected.shape[:2] )
 			numpy.testing.assert_allclose( source.image( frame ), expected, atol = 1e-5 )
+
+	def testHashCachePolicy( self ) :
+
+		# `hash()` uses `ImageAlgo.imageHash()` (TBB tasks) : Gaffer requires
+		# a task-based policy. The preview's policies must not call a base
+		# class method : Python has none (`ComputeNodeBinding.h`).
+		node = GafferSegmentation.Segment()
+		self.assertEqual( node.hashCachePolicy( node["masks"] ), Gaffer.ValuePlug.CachePolicy.TaskCollaboration )
+		for plug in [ node["masks"] ] + node._previewPlugs() :
+			node.computeCachePolicy( plug )
+			node.hashCachePolicy( plug )
 
 if __name__ == "__main__" :
 	unittest.main()

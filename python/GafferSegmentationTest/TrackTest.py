@@ -152,7 +152,7 @@ class TrackTest( GafferSegmentationTest.SegmentationTestCase ) :
 			( "partialMatchSimilarity", 0.4 ), ( "overlapSimilarity", 0.2 ), ( "maskThreshold", 0.4 ),
 			( "minLayerArea", 100 ), ( "perClass", False ), ( "cacheRule", "recent" ), ( "backward", False ), ( "workingResolution", 200 ),
 			( "colorSpace", "sRGB" ), ( "providers", "cpu" ), ( "frameRange", "1001-1004" ),
-			( "promptFile", "/no/such/prompts.json" ),
+			( "promptFile", "/no/such/prompts.json" ), ( "refreshCount", 1 ),
 		] :
 			self.assertHashChanges( track["layers"], track[name], value, context )
 
@@ -219,13 +219,16 @@ class TrackTest( GafferSegmentationTest.SegmentationTestCase ) :
 		script["track"]["promptFile"].setValue( fileName )
 		self.__assertInteractiveOnly( script, shot, index )
 
-		# Editing the file on disk changes the result.
+		# Gaffer caches hashes per plug, context and dirty count, so an edit
+		# of the file on disk is picked up once `refreshCount` is incremented,
+		# as with ImageReader.
 		with self.frameContext( script, self.firstFrame ) :
 			h = script["track"]["layers"].hash()
 		data = json.loads( open( fileName ).read() )
 		data["objects"][0]["name"] = "/person/villain"
 		with open( fileName, "w" ) as f :
 			f.write( json.dumps( data ) )
+		script["track"]["refreshCount"].setValue( script["track"]["refreshCount"].getValue() + 1 )
 		with self.frameContext( script, self.firstFrame ) :
 			self.assertNotEqual( script["track"]["layers"].hash(), h )
 			self.assertIn( "/person/villain", list( script["track"]["layers"].getValue()["names"] ) + [ n for f in self.frames( shot ) for n in self.__layersAt( script, f ) ] )
@@ -396,6 +399,31 @@ class TrackTest( GafferSegmentationTest.SegmentationTestCase ) :
 			alpha = self.imageArray( script["track"]["out"], "A" )
 		union = 1.0 - numpy.prod( [ 1.0 - m for m in layers.values() ], axis = 0 )
 		numpy.testing.assert_allclose( alpha, union, atol = 1e-5 )
+
+	def testPassThroughSharesTheInputHash( self ) :
+
+		# A pass-through copies its input's hash (`ComputeNode.h`), so Gaffer's
+		# cache holds the shot's cache data once, not once per pass.
+		script, shot, shotFile = self.__trackedScript( numFrames = 4 )
+		track = script["track"]
+		track["backward"].setValue( False )
+		with self.frameContext( script, self.firstFrame ) :
+			# No interactive prompts : the seed pass passes the empty cache on.
+			self.assertEqual( track["__seed"]["out"].hash(), track["__seed"]["cache"].hash() )
+			# A disabled pass.
+			self.assertEqual( track["__backward"]["out"].hash(), track["__backward"]["cache"].hash() )
+			self.assertEqual( track["__backward"]["out"].hash(), track["__forward"]["out"].hash() )
+
+	def testTrackPassHashesItsFrames( self ) :
+
+		# The frames are hashed as `IECore.IntVectorData` : Cortex's
+		# `MurmurHash.append()` takes no Python lists.
+		script, shot, shotFile = self.__trackedScript( numFrames = 4 )
+		track = script["track"]
+		with self.frameContext( script, self.firstFrame ) :
+			h = track["__forward"]["out"].hash()
+			track["frameRange"].setValue( "{}-{}".format( self.firstFrame, self.firstFrame + 2 ) )
+			self.assertNotEqual( track["__forward"]["out"].hash(), h )
 
 	def testSerialisation( self ) :
 

@@ -98,6 +98,7 @@ Gaffer.Metadata.registerNode(
 		"workingResolution" : _Common.workingResolution,
 		"colorSpace" : _Common.colorSpace(),
 		"providers" : _Common.providers(),
+		"refreshCount" : _Common.refreshCount( "the model" ),
 
 		"detections" : {
 

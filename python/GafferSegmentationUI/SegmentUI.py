@@ -73,6 +73,7 @@ Gaffer.Metadata.registerNode(
 		"workingResolution" : _Common.workingResolution,
 		"colorSpace" : _Common.colorSpace(),
 		"providers" : _Common.providers(),
+		"refreshCount" : _Common.refreshCount( "the model" ),
 
 		"discardSimilarity" : {
 

@@ -125,6 +125,20 @@ def providers() :
 	result["layout:section"] = "Model"
 	return result
 
+def refreshCount( what ) :
+
+	return {
+		"description" :
+		"""
+		May be incremented to make the node read {} again after it changed
+		on disk ; otherwise Gaffer's cache may keep the old result (as with
+		ImageReader's `refreshCount`).
+		""".format( what ),
+		"plugValueWidget:type" : "GafferUI.RefreshPlugValueWidget",
+		"layout:section" : "Model",
+		"nodule:type" : "",
+	}
+
 previewOut = {
 	"description" :
 	"""

@@ -58,6 +58,7 @@ parameters = {
 	"model" : _Common.model( "sam2", "SAM2" ),
 	"workingResolution" : _Common.workingResolution,
 	"colorSpace" : _Common.colorSpace(),
+	"refreshCount" : _Common.refreshCount( "the model, `promptFile` and the masks it names" ),
 	"providers" : _Common.providers(),
 
 	"window" : __parameter(
