@@ -73,8 +73,8 @@ def test_linear_exr_becomes_srgb_and_integer_files_stay_as_they_are(tmp_path):
     np.testing.assert_allclose(source.image(1), srgb / 255.0, atol=1e-6)
     forced = plates.PlateFrameSource(plates.parse_sequence(str(tmp_path / "lin.####.exr")), colorspace="srgb")
     assert forced.image(1)[0, 0, 2] == pytest.approx(0.18, abs=1e-6)
-    with pytest.raises(PlateError, match="colour space"):
-        plates.PlateFrameSource(plates.parse_sequence(str(tmp_path / "lin.####.exr")), colorspace="acescg")
+    with pytest.raises(PlateError, match="unknown colour space .acescgg"):
+        plates.PlateFrameSource(plates.parse_sequence(str(tmp_path / "lin.####.exr")), colorspace="acescgg")
 
 
 def test_frames_are_resized_to_the_working_size_and_masks_go_back(tmp_path):
@@ -141,7 +141,7 @@ def test_pixels_from_elsewhere_become_the_same_model_input_as_the_file(tmp_path)
     assert np.isfinite(working).all() and working.min() >= 0.0 and working.max() <= 1.0
     # Already-encoded pixels are only clipped; no resize below max_size.
     np.testing.assert_array_equal(plates.to_working_image(pixels, None, "sRGB"), np.clip(np.nan_to_num(pixels, nan=0.0, posinf=1.0, neginf=0.0), 0, 1))
-    with pytest.raises(PlateError, match="colour space 'acescg'"):
-        plates.to_working_image(pixels, 64, "acescg")
+    with pytest.raises(PlateError, match="colour space .acescgg.*close names: .*ACEScg"):
+        plates.to_working_image(pixels, 64, "acescgg")
     with pytest.raises(PlateError, match=r"\(height, width, 3\)"):
         plates.to_working_image(pixels[..., :2], 64, "linear")

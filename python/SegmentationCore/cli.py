@@ -145,8 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--detector", help="GroundingDINO model folder (overrides --models)")
     run.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: from the name or the files on disk)")
     run.add_argument("--max-size", type=_positive_int, default=1024, help="longest side of the working resolution (default 1024)")
-    run.add_argument("--colorspace", choices=("auto", "linear", "srgb"), default="auto",
-                     help="how to read plate pixels: auto = float files are scene-linear Rec.709, integer files sRGB")
+    run.add_argument("--colorspace", default="auto",
+                     help="the plate's colour space: auto (float files scene-linear Rec.709, integer files sRGB), "
+                     "linear, srgb, or any colour space of the OCIO config ($OCIO, else OpenImageIO's built-in one), "
+                     "e.g. ACEScg, ACEScct; see docs/plates.md")
+    run.add_argument("--crop-to-display", action="store_true",
+                     help="mattes cover the plate's display window (default: its data window, overscan included)")
     run.add_argument("--name", help="output name stem (default: the plate's name)")
     run.add_argument("--work-dir", help="where stage results are kept (default OUTPUT/.autoseg/NAME)")
     run.add_argument("--stage", default="all", help="detect, segment, track, write or all; several separated by commas")
@@ -240,6 +244,7 @@ def _run_config(args):
         detector_model=args.detector,
         max_size=args.max_size,
         colorspace=args.colorspace,
+        crop_to_display=args.crop_to_display,
         name=args.name,
         work_dir=args.work_dir,
         prompts_file=args.prompts,

@@ -12,18 +12,22 @@ read without Nuke or Gaffer.
 >>> alpha = extract_matte("mattes/sh010.objectid.1001.exr", "/person")  # doctest: +SKIP
 """
 
-from .cryptomatte import read_cryptomatte, required_rank_sets, write_cryptomatte
+from .cryptomatte import NUKE_MAX_RANK_SETS, rank_sets_warning, read_cryptomatte, required_rank_sets, write_cryptomatte
+from .exr_header import ImageWindows
 from .mattefilter import extract_matte, layer_names, read_layers
 from .objectid import read_objectid, write_objectid
 from .output import FORMATS, frame_path, sequence_pattern, write_frame
 
 __all__ = [
     "FORMATS",
+    "NUKE_MAX_RANK_SETS",
+    "ImageWindows",
     "extract_matte",
     "frame_path",
     "layer_names",
     "read_cryptomatte",
     "read_layers",
+    "rank_sets_warning",
     "read_objectid",
     "required_rank_sets",
     "sequence_pattern",

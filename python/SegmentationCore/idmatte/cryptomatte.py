@@ -51,6 +51,8 @@ from .murmur import cryptomatte_hex, hash_to_float_array, name_hash_hex
 logger = logging.getLogger(__name__)
 
 MIN_RANK_SETS = 3
+#: Nuke's Cryptomatte gizmo reads at most this many rank sets (24 ranks).
+NUKE_MAX_RANK_SETS = 12
 HASH_NAME = "MurmurHash3_32"
 CONVERSION_NAME = "uint32_to_float32"
 ALPHA_CHANNELS_ATTRIBUTE = "idmatte/alphaChannels"
@@ -98,6 +100,19 @@ def required_rank_sets(layers: Mapping[str, np.ndarray] | LayerSamples, min_alph
             depth = covered.astype(np.int32) if depth is None else depth + covered
         densest = int(depth.max()) if depth is not None and depth.size else 0
     return max(MIN_RANK_SETS, (densest + 1) // 2)
+
+
+def rank_sets_warning(rank_sets: int, where: str = "this shot") -> str | None:
+    """A warning when ``rank_sets`` is more than Nuke's Cryptomatte gizmo
+    reads (:data:`NUKE_MAX_RANK_SETS`), else ``None``."""
+    if rank_sets <= NUKE_MAX_RANK_SETS:
+        return None
+    return (
+        f"{where} needs {rank_sets} Cryptomatte rank sets ({2 * rank_sets} overlapping layers at its densest pixel); "
+        f"Nuke's Cryptomatte gizmo reads at most {NUKE_MAX_RANK_SETS}, so in Nuke the weakest layers of the densest "
+        f"pixels are missing. The files hold them all (and the ObjectId files always do): use the ObjectId "
+        f"files, or Gaffer, where every layer counts"
+    )
 
 
 def _check_options(path: str, rank_sets: int, layer_name: str, compression: str) -> str:
@@ -170,6 +185,7 @@ def encode_cryptomatte(
     min_alpha: float = DEFAULT_MIN_ALPHA,
     shape: tuple[int, int] | None = None,
     path: str | os.PathLike = "<memory>",
+    windows: hdr.ImageWindows | None = None,
 ) -> bytes:
     """The bytes of a Cryptomatte file for ``layers`` (see :func:`write_cryptomatte`)."""
     path = os.fspath(path)
@@ -244,11 +260,17 @@ def encode_cryptomatte(
 
     if compression in flat_exr.NATIVE_COMPRESSIONS:
         attributes = {name: hdr.attr_string(value) for name, value in strings.items()}
-        return layout.encode(attributes, compression)
+        return layout.encode(attributes, compression, windows=windows)
 
     import OpenEXR
 
     header = {"type": OpenEXR.scanlineimage, "compression": _openexr_compression(compression), **strings}
+    if windows is not None:
+        box = windows.data_box(width, height)
+        display = windows.display or box
+        header["dataWindow"] = (np.array(box[:2], np.int32), np.array(box[2:], np.int32))
+        header["displayWindow"] = (np.array(display[:2], np.int32), np.array(display[2:], np.int32))
+        header["pixelAspectRatio"] = float(windows.pixel_aspect)
     planes = {name: np.ascontiguousarray(layout.plane(name)) for name, _ in layout.channels}
     stream = io.BytesIO()
     with OpenEXR.File(header, planes) as exr_file:
@@ -280,6 +302,7 @@ def write_cryptomatte(
     depth_order: Sequence[str] | None = None,
     min_alpha: float = DEFAULT_MIN_ALPHA,
     shape: tuple[int, int] | None = None,
+    windows: hdr.ImageWindows | None = None,
 ) -> None:
     """Write one frame's layers as a Cryptomatte EXR, atomically.
 
@@ -290,11 +313,12 @@ def write_cryptomatte(
     coverage ties. ``layers`` may also be a precomputed
     :class:`~SegmentationCore.idmatte.idsamples.LayerSamples` (see
     :func:`~SegmentationCore.idmatte.objectid.write_objectid`). An existing file is an
-    :class:`errors.OutputError` unless ``overwrite``."""
+    :class:`errors.OutputError` unless ``overwrite``. ``windows``: as for
+    :func:`~SegmentationCore.idmatte.objectid.write_objectid`."""
     path = atomic_output.check_writable(path, overwrite)
     data = encode_cryptomatte(
         layers, rank_sets=rank_sets, layer_name=layer_name, extra_alpha_channels=extra_alpha_channels,
-        compression=compression, depth_order=depth_order, min_alpha=min_alpha, shape=shape, path=path,
+        compression=compression, depth_order=depth_order, min_alpha=min_alpha, shape=shape, path=path, windows=windows,
     )
     atomic_output.write_bytes(path, data, overwrite)
 

@@ -69,11 +69,14 @@ def encode_deep_scanline(
     attributes: Mapping[str, tuple[str, bytes]] | None = None,
     compression: str = "zips",
     level: int = exr_zip.DEFAULT_LEVEL,
+    windows: hdr.ImageWindows | None = None,
 ) -> bytes:
     """The bytes of a single-part deep scanline EXR file.
 
     ``attributes`` are extra header attributes (``name -> (type, raw)``),
-    e.g. from :mod:`SegmentationCore.idmatte.exr_header`'s ``attr_*`` helpers."""
+    e.g. from :mod:`SegmentationCore.idmatte.exr_header`'s ``attr_*`` helpers;
+    ``windows`` places the image (data window origin, display window, pixel
+    aspect)."""
     if compression not in NATIVE_COMPRESSIONS:
         raise ValueError(f"deep compression must be one of {NATIVE_COMPRESSIONS}, got {compression!r}")
     counts = np.asarray(counts, dtype=np.int64).reshape(height, width)
@@ -115,8 +118,9 @@ def encode_deep_scanline(
     }
     header_attributes = hdr.image_attributes(
         [hdr.ChannelInfo(c.name, c.pixel_type) for c in channels],
-        compression, width, height, deep_attributes, attributes, writer="the deep",
+        compression, width, height, deep_attributes, attributes, writer="the deep", windows=windows,
     )
+    y_min = (windows or hdr.DEFAULT_WINDOWS).y
     header_bytes = hdr.encode_header(2 | hdr.VERSION_NON_IMAGE, header_attributes)
 
     chunk_pieces = []
@@ -125,7 +129,7 @@ def encode_deep_scanline(
     raw_sizes = data_lengths.tolist()
     for y in range(height):
         table, data = packed_tables[y], packed_data[y]
-        prefix = struct.pack("<iQQQ", y, len(table), len(data), raw_sizes[y])
+        prefix = struct.pack("<iQQQ", y_min + y, len(table), len(data), raw_sizes[y])
         offsets[y] = position
         chunk_pieces.extend((prefix, table, data))
         position += len(prefix) + len(table) + len(data)

@@ -229,6 +229,25 @@ def attr_chlist(channels: list[ChannelInfo]) -> tuple[str, bytes]:
     return "chlist", encode_chlist(channels)
 
 
+@dataclasses.dataclass(frozen=True)
+class ImageWindows:
+    """Where a ``width`` x ``height`` image sits, as a plate's mattes must:
+    the data window's origin ``(x, y)``, the display window as an inclusive
+    ``(x_min, y_min, x_max, y_max)`` box (``None``: the data window) and the
+    pixel aspect ratio (2.0 for a 2x anamorphic squeeze)."""
+
+    x: int = 0
+    y: int = 0
+    display: tuple[int, int, int, int] | None = None
+    pixel_aspect: float = 1.0
+
+    def data_box(self, width: int, height: int) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.x + width - 1, self.y + height - 1)
+
+
+DEFAULT_WINDOWS = ImageWindows()
+
+
 def image_attributes(
     channels: list[ChannelInfo],
     compression: str,
@@ -237,18 +256,27 @@ def image_attributes(
     writer_attributes: Mapping[str, tuple[str, bytes]] | None = None,
     attributes: Mapping[str, tuple[str, bytes]] | None = None,
     writer: str = "the",
+    windows: ImageWindows | None = None,
 ) -> dict[str, tuple[str, bytes]]:
-    """The header of a single-part scanline image whose data and display
-    windows are ``width`` x ``height`` at the origin: the attributes every
-    such file needs, the ``writer_attributes`` of its kind (flat or deep) and
-    the caller's ``attributes``, which may not replace either."""
+    """The header of a single-part scanline image of ``width`` x ``height``
+    pixels placed by ``windows`` (default: data and display windows at the
+    origin, square pixels): the attributes every such file needs, the
+    ``writer_attributes`` of its kind (flat or deep) and the caller's
+    ``attributes``, which may not replace either."""
+    windows = windows or DEFAULT_WINDOWS
+    data_box = windows.data_box(width, height)
+    display_box = windows.display or data_box
+    if display_box[2] < display_box[0] or display_box[3] < display_box[1]:
+        raise ValueError(f"empty display window {display_box}")
+    if not windows.pixel_aspect > 0:
+        raise ValueError(f"pixel aspect ratio must be positive, got {windows.pixel_aspect}")
     header = {
         "channels": attr_chlist(channels),
         "compression": attr_compression(compression),
-        "dataWindow": attr_box2i(0, 0, width - 1, height - 1),
-        "displayWindow": attr_box2i(0, 0, width - 1, height - 1),
+        "dataWindow": attr_box2i(*data_box),
+        "displayWindow": attr_box2i(*display_box),
         "lineOrder": attr_line_order_increasing(),
-        "pixelAspectRatio": attr_float(1.0),
+        "pixelAspectRatio": attr_float(windows.pixel_aspect),
         "screenWindowCenter": attr_v2f(0.0, 0.0),
         "screenWindowWidth": attr_float(1.0),
     }
@@ -264,8 +292,13 @@ def encode_header(version: int, attributes: Mapping[str, tuple[str, bytes]]) -> 
     """Magic, version and one header with its terminating null byte.
 
     Attributes are written in name order, as the OpenEXR library does. The
-    long-names bit is set when any name or type needs it."""
+    long-names bit is set when any attribute name, type or channel name is
+    longer than 31 bytes (OpenEXR's strict check refuses such files
+    without it: ``EXR_ERR_NAME_TOO_LONG``)."""
     long_names = any(len(n.encode("utf-8")) > 31 or len(t) > 31 for n, (t, _) in attributes.items())
+    for type_name, raw in attributes.values():
+        if type_name == "chlist" and not long_names:
+            long_names = any(len(c.name.encode("utf-8")) > 31 for c in _decode_chlist(raw))
     if long_names:
         version |= VERSION_LONG_NAMES
     parts = [struct.pack("<ii", MAGIC, version)]

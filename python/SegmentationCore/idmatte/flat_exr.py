@@ -63,8 +63,10 @@ class FlatLayout:
         attributes: Mapping[str, tuple[str, bytes]] | None = None,
         compression: str = "zip",
         level: int = exr_zip.DEFAULT_LEVEL,
+        windows: hdr.ImageWindows | None = None,
     ) -> bytes:
-        """The bytes of a single-part scanline EXR holding this image."""
+        """The bytes of a single-part scanline EXR holding this image, placed
+        by ``windows`` (data window origin, display window, pixel aspect)."""
         if compression not in NATIVE_COMPRESSIONS:
             raise ValueError(f"flat compression must be one of {sorted(NATIVE_COMPRESSIONS)}, got {compression!r}")
         height, width = self.height, self.width
@@ -80,15 +82,16 @@ class FlatLayout:
 
         header_attributes = hdr.image_attributes(
             [hdr.ChannelInfo(name, pixel_type) for name, pixel_type in self.channels],
-            compression, width, height, attributes=attributes, writer="the flat",
+            compression, width, height, attributes=attributes, writer="the flat", windows=windows,
         )
+        y_min = (windows or hdr.DEFAULT_WINDOWS).y
         header_bytes = hdr.encode_header(2, header_attributes)
 
         offsets = np.empty(len(chunk_starts), dtype="<u8")
         position = len(header_bytes) + 8 * len(chunk_starts)
         pieces = []
         for index, (y, data) in enumerate(zip(chunk_starts, packed)):
-            prefix = struct.pack("<ii", y, len(data))
+            prefix = struct.pack("<ii", y_min + y, len(data))
             offsets[index] = position
             pieces.extend((prefix, data))
             position += len(prefix) + len(data)

@@ -79,6 +79,7 @@ def encode_objectid(
     min_alpha: float = DEFAULT_MIN_ALPHA,
     shape: tuple[int, int] | None = None,
     path: str | os.PathLike = "<memory>",
+    windows: hdr.ImageWindows | None = None,
 ) -> bytes:
     """The bytes of an ObjectId file for ``layers`` (see :func:`write_objectid`)."""
     if isinstance(layers, LayerSamples):  # collected once for both formats
@@ -98,7 +99,7 @@ def encode_objectid(
         "idManifest": _id_manifest_attribute(tuple(samples.names)),
         MANIFEST_ATTRIBUTE: hdr.attr_string(manifest_json(samples.names)),
     }
-    return deep_exr.encode_deep_scanline(samples.width, samples.height, samples.counts, channels, attributes, "zips")
+    return deep_exr.encode_deep_scanline(samples.width, samples.height, samples.counts, channels, attributes, "zips", windows=windows)
 
 
 def write_objectid(
@@ -109,6 +110,7 @@ def write_objectid(
     overwrite: bool = False,
     min_alpha: float = DEFAULT_MIN_ALPHA,
     shape: tuple[int, int] | None = None,
+    windows: hdr.ImageWindows | None = None,
 ) -> None:
     """Write one frame's layers as an ObjectId deep EXR, atomically.
 
@@ -121,9 +123,11 @@ def write_objectid(
     :func:`~SegmentationCore.idmatte.idsamples.collect_samples` (then ``depth_order``,
     ``min_alpha`` and ``shape`` were applied there), to share that work with
     :func:`~SegmentationCore.idmatte.cryptomatte.write_cryptomatte`. An existing file
-    is an :class:`errors.OutputError` unless ``overwrite``."""
+    is an :class:`errors.OutputError` unless ``overwrite``. ``windows`` places
+    the layers (a plate's data window origin, display window and pixel
+    aspect; default: both windows at the origin, square pixels)."""
     path = atomic_output.check_writable(path, overwrite)
-    data = encode_objectid(layers, depth_order=depth_order, min_alpha=min_alpha, shape=shape, path=path)
+    data = encode_objectid(layers, depth_order=depth_order, min_alpha=min_alpha, shape=shape, path=path, windows=windows)
     atomic_output.write_bytes(path, data, overwrite)
 
 

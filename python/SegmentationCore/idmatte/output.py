@@ -21,6 +21,7 @@ import numpy as np
 
 from ..core import errors
 from . import cryptomatte, objectid
+from .exr_header import ImageWindows
 from .idsamples import DEFAULT_MIN_ALPHA, LayerSamples, collect_samples
 
 OBJECTID = "objectid"
@@ -54,13 +55,16 @@ def write_frame(
     min_alpha: float = DEFAULT_MIN_ALPHA,
     padding: int = 4,
     extra_alpha_channels: bool = False,
+    windows: ImageWindows | None = None,
 ) -> dict[str, str]:
     """Write ``layers`` for ``frame`` in each of ``formats``; returns
     ``{kind: path}``. The layers are turned into samples once for both
     files. ``rank_sets`` must be the same for the whole shot (the maximum of
     :func:`~SegmentationCore.idmatte.cryptomatte.required_rank_sets` over it). Every
     target is checked before anything is written, so an existing file
-    (without ``overwrite``) leaves the other untouched too."""
+    (without ``overwrite``) leaves the other untouched too. ``windows``
+    gives both files the plate's data window origin, display window and
+    pixel aspect (the layers cover the data window)."""
     unknown = [kind for kind in formats if kind not in FORMATS]
     if unknown or not formats:
         raise errors.OutputError(f"unknown ID-matte format(s) {unknown or list(formats)}; use {list(FORMATS)}")
@@ -72,9 +76,10 @@ def write_frame(
         paths[formats[0]], layers, depth_order, min_alpha, shape
     )
     if OBJECTID in paths:
-        objectid.write_objectid(paths[OBJECTID], samples, overwrite=overwrite)
+        objectid.write_objectid(paths[OBJECTID], samples, overwrite=overwrite, windows=windows)
     if CRYPTOMATTE in paths:
         cryptomatte.write_cryptomatte(
-            paths[CRYPTOMATTE], samples, rank_sets=rank_sets, overwrite=overwrite, extra_alpha_channels=extra_alpha_channels
+            paths[CRYPTOMATTE], samples, rank_sets=rank_sets, overwrite=overwrite, extra_alpha_channels=extra_alpha_channels,
+            windows=windows,
         )
     return paths

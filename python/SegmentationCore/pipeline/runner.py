@@ -57,7 +57,8 @@ class RunConfig:
     sam2_model: str | None = None
     detector_model: str | None = None
     max_size: int = 1024
-    colorspace: str = "auto"
+    colorspace: str = "auto"  # auto | linear | srgb | any colour space of the active OCIO config
+    crop_to_display: bool = False  # mattes cover the display window instead of the data window
     name: str | None = None  # output file name stem; default: the plate's name
     work_dir: str | None = None  # default: OUTPUT/.autoseg/<name>
     prompts_file: str | None = None
@@ -239,7 +240,9 @@ class Pipeline:
         self.progress = progress or (lambda stage, done, total, detail: None)
         self.log = log or (lambda message: None)
         self.sequence = plates.parse_sequence(config.plate, config.frames)
-        self.frames = plates.PlateFrameSource(self.sequence, config.max_size, config.colorspace)
+        self.frames = plates.PlateFrameSource(
+            self.sequence, config.max_size, config.colorspace, crop_to_display=config.crop_to_display
+        )
         self.name = config.name or self.sequence.name
         self.output = pathlib.Path(config.output)
         self.work = pathlib.Path(config.work_dir) if config.work_dir else self.output / ".autoseg" / self.name
@@ -277,7 +280,9 @@ class Pipeline:
             "frames": [self.sequence.frames[0], self.sequence.frames[-1], len(self.sequence.frames)],
             "plate_size": list(self.frames.plate_size),
             "working_size": list(self.frames.size),
-            "colorspace": cfg.colorspace,
+            "colorspace": self.frames.colorspace,
+            "matte_window": list(self.frames.window.box),
+            "pixel_aspect": self.frames.pixel_aspect,
             "phrases": self.phrases,
             "models": {
                 "sam2": str(cfg.sam2_model or ""), "detector": str(cfg.detector_model or ""),
@@ -505,7 +510,8 @@ class Pipeline:
 
     def run_write(self) -> dict[str, Any]:
         from ..core.maskops import dilate
-        from ..idmatte.cryptomatte import required_rank_sets
+        from ..idmatte.cryptomatte import rank_sets_warning, required_rank_sets
+        from ..idmatte.exr_header import ImageWindows
         from ..idmatte.output import write_frame
 
         state_path = self.work / "track" / "state.json"
@@ -527,20 +533,31 @@ class Pipeline:
                 layers = {n: dilate(m, 1) for n, m in cache.layers(frame).items()}
                 rank_sets = max(rank_sets, required_rank_sets(layers))
             _write_json(rank_file, {"rank_sets": rank_sets})
+        warning = rank_sets_warning(rank_sets, f"shot {self.sequence.pattern}")
+        if warning:
+            self.log(f"warning: {warning}")
         frames = list(self.sequence.frames)
         todo = [f for f in frames if not ((folder / f"{f}.done").is_file() and all(p.is_file() for p in self.output_paths(f)))]
         done = len(frames) - len(todo)
+        self.progress("write", done, len(frames), "checking plate frames")
+        self.frames.check_pixels(todo)  # a broken frame stops the run before any matte is written
         self.progress("write", done, len(frames), "")
         names = cache.names()
         order = [names[i] for i in sorted(names)]
+        window, display = self.frames.window, self.frames.header.display_window
+        windows = ImageWindows(window.x, window.y, display.box, self.frames.pixel_aspect)
         for frame in todo:
             layers = plates.upsample_masks(cache.layers(frame), self.frames.plate_size)
             depth_order = [n for n in order if n in layers]
             write_frame(
                 self.output / self.name, frame, layers, rank_sets=rank_sets, depth_order=depth_order,
                 formats=self.config.formats, overwrite=True, shape=self.frames.plate_size, padding=max(self.sequence.padding, 4),
+                windows=windows,
             )
             _write_json(folder / f"{frame}.done", {"frame": frame, "files": [str(p) for p in self.output_paths(frame)], "layers": sorted(layers)})
             done += 1
             self.progress("write", done, len(frames), f"frame {frame}: {len(layers)} layers")
-        return {"frames": len(frames), "written": len(todo), "rank_sets": rank_sets, "layers": len(names)}
+        result = {"frames": len(frames), "written": len(todo), "rank_sets": rank_sets, "layers": len(names)}
+        if warning:
+            result["warnings"] = [warning]
+        return result

@@ -1,10 +1,11 @@
 """Plates: sequence names and frame ranges (``sequence``), reading frames
-from disk (``reader``), the model's working image and masks back at plate
+from disk strictly (``reader``), colour spaces through OCIO (``colour``), the model's working image and masks back at plate
 resolution (``working``), and in-memory frames (``arrays``).
 """
 
+from . import colour
 from .arrays import ArrayFrameSource
-from .reader import FrameHeader, PlateFrameSource, read_header
+from .reader import FrameHeader, PlateFrameSource, Window, read_header, read_rgb
 from .sequence import (
     PlateSequence,
     check_sequence,
@@ -27,12 +28,15 @@ __all__ = [
     "PlateFrameSource",
     "PlateSequence",
     "check_sequence",
+    "colour",
     "linear_to_srgb",
     "output_would_clobber_plate",
     "parse_frames",
     "parse_sequence",
     "read_header",
+    "read_rgb",
     "to_working_image",
     "upsample_masks",
     "working_size",
+    "Window",
 ]

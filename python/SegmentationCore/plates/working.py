@@ -3,8 +3,13 @@ and masks back to plate resolution.
 
 Colour: models take sRGB-encoded RGB in [0, 1]. ``"linear"`` pixels
 (scene-linear, Rec.709/sRGB primaries) are clipped to [0, 1] and encoded
-with the sRGB transfer function; ``"srgb"`` pixels are only clipped.
+with the sRGB transfer function; ``"srgb"`` pixels are only clipped; any
+other name is a colour space of the active OCIO config, converted to
+scene-linear Rec.709 first (:mod:`SegmentationCore.plates.colour`).
 Highlights above 1.0 clip.
+
+Anamorphic plates (``pixel_aspect`` != 1) are desqueezed: the working
+image has square pixels, ``width * pixel_aspect`` wide before scaling.
 
 Frames are resized (OpenImageIO's filtered resize, in float, in the pixels'
 own encoding, i.e. in linear light for EXR) so the longest side is at most
@@ -22,14 +27,22 @@ import numpy as np
 
 from ..core import maskops
 from ..core.errors import PlateError
+from . import colour
 from .oiio import oiio_module
 
-COLORSPACES = ("auto", "linear", "srgb")
+#: The engine's own readings; any OCIO colour space name is accepted too.
+COLORSPACES = colour.READINGS
 
 
-def working_size(plate_size: tuple[int, int], max_size: int | None) -> tuple[int, int]:
-    """``(height, width)`` scaled so the longest side is at most ``max_size``."""
+def working_size(plate_size: tuple[int, int], max_size: int | None, pixel_aspect: float = 1.0) -> tuple[int, int]:
+    """``(height, width)`` of the square-pixel working image: the plate
+    desqueezed by ``pixel_aspect``, scaled so the longest side is at most
+    ``max_size``."""
     height, width = plate_size
+    if pixel_aspect <= 0 or not np.isfinite(pixel_aspect):
+        raise PlateError(f"pixel aspect ratio {pixel_aspect} is not a positive number")
+    if abs(pixel_aspect - 1.0) > 1e-6:
+        width = max(1, int(round(width * pixel_aspect)))
     if not max_size or max(height, width) <= max_size:
         return (int(height), int(width))
     scale = max_size / max(height, width)
@@ -43,7 +56,7 @@ def linear_to_srgb(values: np.ndarray) -> np.ndarray:
     return np.clip(encoded, 0.0, 1.0).astype(np.float32)
 
 
-def to_working_image(pixels: np.ndarray, max_size: int | None, colorspace: str) -> np.ndarray:
+def to_working_image(pixels: np.ndarray, max_size: int | None, colorspace: str, pixel_aspect: float = 1.0) -> np.ndarray:
     """The model input made from plate pixels: ``(H, W, 3)`` RGB at plate
     resolution (display window, rows from the top) to a float32
     ``(h, w, 3)`` sRGB-encoded image in [0, 1] at :func:`working_size`.
@@ -51,16 +64,22 @@ def to_working_image(pixels: np.ndarray, max_size: int | None, colorspace: str) 
     The resize is OpenImageIO's filtered resize, done in float in the
     pixels' own encoding; non-finite values are then replaced (NaN -> 0,
     +inf -> 1, -inf -> 0). ``colorspace`` says what the pixels are:
-    ``"linear"`` (scene-linear, encoded with the sRGB transfer function) or
-    ``"srgb"`` (already encoded, only clipped); any case.
+    ``"linear"`` (scene-linear, encoded with the sRGB transfer function),
+    ``"srgb"`` (already encoded, only clipped), any case, or a colour space
+    of the active OCIO config (converted to scene-linear Rec.709 at plate
+    resolution, then as ``"linear"``). ``pixel_aspect`` desqueezes
+    anamorphic pixels (see :func:`working_size`).
     """
     pixels = np.asarray(pixels)
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise PlateError(f"plate pixels must be (height, width, 3) RGB, not {pixels.shape}")
-    reading = str(colorspace).lower()
-    if reading not in ("linear", "srgb"):
-        raise PlateError(f"unknown colour space {colorspace!r} for plate pixels; use 'linear' or 'srgb'")
-    height, width = working_size(pixels.shape[:2], max_size)
+    reading = colour.resolve(colorspace)
+    if reading == "auto":
+        raise PlateError("colour space 'auto' needs the file: give the pixels' colour space (linear, srgb or an OCIO name)")
+    if reading not in COLORSPACES:
+        pixels = colour.to_linear_rec709(pixels, reading)
+        reading = "linear"
+    height, width = working_size(pixels.shape[:2], max_size, pixel_aspect)
     if (height, width) != pixels.shape[:2]:
         oiio = oiio_module()
         source = oiio.ImageBuf(oiio.ImageSpec(pixels.shape[1], pixels.shape[0], 3, oiio.FLOAT))
@@ -79,5 +98,6 @@ def to_working_image(pixels: np.ndarray, max_size: int | None, colorspace: str) 
 
 
 def upsample_masks(layers: Mapping[str, np.ndarray], plate_size: tuple[int, int]) -> dict[str, np.ndarray]:
-    """Working-resolution probabilities to plate resolution (bilinear)."""
+    """Working-resolution probabilities to plate resolution (bilinear; the
+    plate's stored pixels, so anamorphic mattes are squeezed back)."""
     return {name: np.clip(maskops.resize_bilinear(mask, plate_size), 0.0, 1.0) for name, mask in layers.items()}
