@@ -76,9 +76,11 @@ def test_graph_follows_frame_aspect(detector, frame, graph):
     assert (result.boxes[:, 2] <= frame[1]).all() and (result.boxes[:, 3] <= frame[0]).all()
 
 
-def test_mismatched_aspect_is_refused(detector):
-    with pytest.raises(ModelFolderError, match=r"no graph for 1024x768 frames.*--sizes 1024x768"):
-        detector.detect(frames_of(768, 1024), 1001, ["person"])
+def test_aspects_beyond_four_to_one_are_refused(detector):
+    assert detector.graph_for((768, 1024)).label == "320x320"  # 4:3 is letterboxed into the square graph
+    assert detector.graph_for((429, 1024)).label == "512x288"  # 2.39:1 into 16:9
+    with pytest.raises(ModelFolderError, match=r"no graph for 1024x200 frames.*--sizes 512x288,288x512,320x320,1024x192"):
+        detector.detect(frames_of(200, 1024), 1001, ["person"])
 
 
 def test_scaled_frame_gives_the_same_input_and_scaled_boxes(gdino_model_dir, monkeypatch):

@@ -153,11 +153,38 @@ def test_graph_matching_the_frame_aspect_is_chosen(frame, expected):
     assert choose_graph(SIZES, frame).label == expected
 
 
-@pytest.mark.parametrize("frame", [(768, 1024), (428, 1024)])  # 4:3 and 2.39:1
-def test_frames_no_graph_fits_are_refused_with_a_remedy(frame):
-    with pytest.raises(ModelFolderError, match=r"no graph for 1024x\d+ frames.*--sizes \d+x\d+"):
+@pytest.mark.parametrize("frame, expected", [
+    ((429, 1024), "1024x576"),  # 2.39:1 scope, letterboxed
+    ((768, 1024), "800x800"),  # 4:3
+    ((256, 1024), "1024x576"),  # 4:1, the widest accepted
+    ((1024, 256), "576x1024"),  # 1:4
+])
+def test_every_everyday_aspect_is_served_by_the_default_export(frame, expected):
+    assert choose_graph(SIZES, frame).label == expected
+
+
+@pytest.mark.parametrize("frame", [(200, 1024), (1024, 200)])  # 5.1:1 and 1:5.1
+def test_frames_beyond_four_to_one_are_refused_with_a_remedy(frame):
+    with pytest.raises(ModelFolderError, match=r"no graph for \d+x\d+ frames.*only \d+ %.*--sizes 1024x576,576x1024,800x800,\d+x\d+"):
         choose_graph(SIZES, frame)
-    assert choose_graph(SIZES, frame, tolerance=0.5)  # a looser tolerance accepts it
+    assert choose_graph(SIZES, frame, tolerance=2.0)  # a looser tolerance accepts it
+
+
+def test_boxes_centred_in_the_padding_are_dropped_and_the_rest_clipped():
+    graph = SIZES[0]
+    box = Letterbox.fit((429, 1024), graph)  # scope frame: rows 429..575 of the graph are padding
+    logits = np.full((3, 4), -10.0, np.float32)
+    logits[:, 1] = 5.0  # all three queries confident
+    pad_y = (429 + 576) / 2 / 576
+    boxes = np.array([
+        [0.5, 0.3, 0.2, 0.2],  # in the picture
+        [0.5, pad_y, 0.3, 0.2],  # centred in the padding, a sliver reaches into the picture
+        [0.2, 420 / 576, 0.1, 0.1],  # straddles the edge, centred in the picture: clipped
+    ], np.float32)
+    result = detections_from_outputs(logits, boxes, ["person"], [(1, 2)], box.to_frame, box.frame_size, Thresholds())
+    assert len(result) == 2
+    assert (result.boxes[:, 3] <= 429).all()
+    assert any(abs(b[3] - 429) < 1e-3 for b in result.boxes)
 
 
 def test_suggested_sizes_are_multiples_of_32():

@@ -56,7 +56,7 @@ class Window:
         return (self.height, self.width)
 
     def label(self) -> str:
-        return f"{self.width}x{self.height}+{self.x}+{self.y}"
+        return f"{self.width}x{self.height}{self.x:+d}{self.y:+d}"
 
 
 @dataclasses.dataclass

@@ -1,12 +1,21 @@
 """Which graph serves a frame, and how frames map to graph inputs and back.
 
-Each exported graph has a fixed input size. A frame uses the graph whose
+Each exported graph has a fixed input size (GroundingDINO cannot take a
+dynamic image size: docs/groundingdino.md). A frame uses the graph whose
 aspect ratio is closest to its own, measured as ``|ln(frame_aspect /
-graph_aspect)|``; above ``tolerance`` the frame is refused (a portrait plate
-squeezed into a landscape graph would shrink every object). The frame is
-scaled to fit the graph (up or down, aspect kept), placed at the top-left and
-the rest padded with the normalisation mean (zeros after normalising); boxes
-are mapped back by the inverse scale.
+graph_aspect)|``: the one where letterboxing pads least. The frame is scaled
+to fit the graph (up or down, aspect kept), placed at the top-left and the
+rest padded with the normalisation mean (zeros after normalising); boxes are
+mapped back by the inverse scale, and boxes centred in the padding are
+dropped (:func:`~SegmentationCore.models.groundingdino.postprocess.detections_from_outputs`),
+so padding never makes a detection.
+
+So the default export (1024x576, 576x1024, 800x800) serves every everyday
+aspect: 2.39:1 scope, 2:1, 1.85:1, 16:9, 4:3 (square graph), 1:1, 9:16.
+Only frames beyond 4:1 (or 1:4) are refused (``tolerance``): the picture
+would fill less than 44 % of the graph, each object shrunk to match, and
+a graph of the frame's own aspect should be exported (the error names the
+``--sizes`` to give the exporter).
 """
 
 from __future__ import annotations
@@ -19,9 +28,9 @@ import numpy as np
 
 from ...core.errors import ModelFolderError
 
-#: Default |ln(aspect ratio)| difference accepted (about 16 %: 1.85:1 and
-#: 2:1 plates use a 16:9 graph, 4:3 plates need their own graph).
-ASPECT_TOLERANCE = 0.15
+#: Default |ln(aspect ratio)| difference accepted: a 4:1 frame in a 16:9
+#: graph (and 1:4 in 9:16), i.e. the picture fills at least 44 % of the graph.
+ASPECT_TOLERANCE = math.log(4.0 / (16.0 / 9.0)) + 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,11 +75,13 @@ def choose_graph(
     best = min(sizes, key=lambda graph: (aspect_mismatch(frame_size, graph), -graph.width * graph.height))
     if aspect_mismatch(frame_size, best) > tolerance:
         available = ", ".join(g.label for g in sizes)
+        fill = math.exp(-aspect_mismatch(frame_size, best))
         raise ModelFolderError(
             f"{where or 'The GroundingDINO model'} has no graph for {width}x{height} frames "
-            f"(aspect {width / height:.3f}); it has {available}. Export one for this aspect, e.g. "
-            f"`python export/export_groundingdino.py ... --sizes {suggested_size(frame_size)}`, "
-            f"or raise the aspect tolerance (now {tolerance})"
+            f"(aspect {width / height:.3f}); it has {available}, and letterboxing into {best.label} would leave "
+            f"only {100 * fill:.0f} % of it for the picture. Export a graph for this aspect, e.g. "
+            f"`python export/export_groundingdino.py ... --sizes {','.join([*(g.label for g in sizes), suggested_size(frame_size)])}`, "
+            f"or raise the aspect tolerance (now {tolerance:.3f})"
         )
     return best
 

@@ -126,7 +126,8 @@ def detections_from_outputs(
 
     ``to_frame`` maps normalised ``(N, 4)`` xyxy boxes of the graph input to
     frame pixels; ``frame_size`` is ``(height, width)``; ``token_mask``
-    ``(T,)`` marks real tokens (default: all).
+    ``(T,)`` marks real tokens (default: all). Boxes centred outside the
+    frame (in the letterbox padding) are dropped, the rest clipped to it.
     """
     if len(phrases) != len(spans):
         raise ValueError(f"{len(phrases)} phrases but {len(spans)} spans")
@@ -143,11 +144,17 @@ def detections_from_outputs(
         return Detections.empty()
     height, width = frame_size
     pixel_boxes = to_frame(cxcywh_to_xyxy(np.asarray(boxes, np.float32)[keep]))
+    scores, labels = scores[keep], labels[keep]
+    # A box centred outside the frame is mostly letterbox padding: drop it
+    # (clipping would keep a sliver along the frame's edge).
+    centre_x = (pixel_boxes[:, 0] + pixel_boxes[:, 2]) / 2
+    centre_y = (pixel_boxes[:, 1] + pixel_boxes[:, 3]) / 2
+    inside = (centre_x >= 0) & (centre_x <= width) & (centre_y >= 0) & (centre_y <= height)
+    pixel_boxes, scores, labels = pixel_boxes[inside], scores[inside], labels[inside]
     pixel_boxes = np.stack([
         np.clip(pixel_boxes[:, 0], 0, width), np.clip(pixel_boxes[:, 1], 0, height),
         np.clip(pixel_boxes[:, 2], 0, width), np.clip(pixel_boxes[:, 3], 0, height),
-    ], axis=1).astype(np.float32)
-    scores, labels = scores[keep], labels[keep]
+    ], axis=1).astype(np.float32).reshape(-1, 4)
     has_area = (pixel_boxes[:, 2] > pixel_boxes[:, 0]) & (pixel_boxes[:, 3] > pixel_boxes[:, 1])
     pixel_boxes, scores, labels = pixel_boxes[has_area], scores[has_area], labels[has_area]
     if thresholds.nms_iou is not None:
