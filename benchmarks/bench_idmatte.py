@@ -25,7 +25,7 @@ sys.path[:0] = [os.path.join(ROOT, "python"), os.path.join(ROOT, "tests")]
 import numpy as np  # noqa: E402
 
 from idmatte_layers import crowd_layers, overlapping_layers  # noqa: E402
-from SegmentationCore.idmatte import cryptomatte, mattefilter, objectid  # noqa: E402
+from SegmentationCore.idmatte import cryptomatte, exr_read, mattefilter, objectid  # noqa: E402
 from SegmentationCore.idmatte.idsamples import collect_samples  # noqa: E402
 
 
@@ -74,6 +74,17 @@ def oiio_flatten(path: str) -> None:
     flat.get_pixels(oiio.FLOAT)
 
 
+def in_gaffer_process(function, *args):
+    """``function(*args)`` reading pixels as it does where IECore is loaded:
+    with the package's own decoder, never the PyPI OpenEXR binding."""
+    saved = exr_read.openexr_is_safe
+    exr_read.openexr_is_safe = lambda: False
+    try:
+        return function(*args)
+    finally:
+        exr_read.openexr_is_safe = saved
+
+
 def run_case(label: str, layers: dict, folder: str, repeat: int, baseline: bool) -> None:
     names = list(layers)
     height, width = next(iter(layers.values())).shape
@@ -113,6 +124,7 @@ def run_case(label: str, layers: dict, folder: str, repeat: int, baseline: bool)
     w_shared = timed(both_shared, repeat)
     r_oid = timed(lambda: objectid.read_objectid(oid), repeat)
     r_crypto = timed(lambda: cryptomatte.read_cryptomatte(crypto), repeat)
+    r_crypto_gaffer = timed(lambda: in_gaffer_process(cryptomatte.read_cryptomatte, crypto), repeat)
     pattern = names[0].rsplit("/", 1)[0]  # a class: every layer below it
     e_oid = timed(lambda: mattefilter.extract_matte(oid, pattern), repeat)
     e_crypto = timed(lambda: mattefilter.extract_matte(crypto, pattern), repeat)
@@ -125,6 +137,7 @@ def run_case(label: str, layers: dict, folder: str, repeat: int, baseline: bool)
     rows.append(("BOTH formats write, samples collected once", w_shared, None))
     rows.append(("ObjectId read (all layers)", r_oid, None))
     rows.append(("Cryptomatte read (all layers)", r_crypto, None))
+    rows.append(("  the same as inside Gaffer (numpy decoder)", r_crypto_gaffer, None))
     rows.append((f"ObjectId extract_matte {pattern!r}", e_oid, None))
     rows.append((f"Cryptomatte extract_matte {pattern!r}", e_crypto, None))
     rows.append(("reference: OIIO C++ deep read+flatten", f_oiio, None))

@@ -158,7 +158,10 @@ class ImageShellNode( Gaffer.ComputeNode ) :
 
 	def __writePreview( self, h, context ) :
 
-		import OpenImageIO
+		# Written by the engine's own EXR encoder : inside Gaffer, `import
+		# OpenImageIO` gives Gaffer's module (whose version varies), and a
+		# PyPI OpenEXR or OpenImageIO wheel would call into Gaffer's libraries.
+		from SegmentationCore.idmatte import exr_header, flat_exr
 
 		directory = _Algo.previewDirectory()
 		fileName = os.path.join( directory, "{}.exr".format( h.toString() ) )
@@ -168,15 +171,12 @@ class ImageShellNode( Gaffer.ComputeNode ) :
 		names, planes = self._preview( context )
 		planes = numpy.ascontiguousarray( planes, numpy.float32 )
 		os.makedirs( directory, exist_ok = True )
-		spec = OpenImageIO.ImageSpec( planes.shape[2], planes.shape[1], planes.shape[0], "float" )
-		spec.channelnames = tuple( names )
-		spec.attribute( "compression", "zip" )
+		data = flat_exr.encode_flat_scanline(
+			[ flat_exr.FlatChannel( name, exr_header.PIXEL_FLOAT, plane ) for name, plane in zip( names, planes ) ]
+		)
 		temporary = os.path.join( directory, ".{}.{}.tmp.exr".format( h.toString(), os.getpid() ) )
-		image = OpenImageIO.ImageOutput.create( temporary )
-		if image is None or not image.open( temporary, spec ) :
-			raise RuntimeError( "cannot write the preview image {} : {}".format( temporary, OpenImageIO.geterror() ) )
-		image.write_image( numpy.ascontiguousarray( planes.transpose( 1, 2, 0 ) ) )
-		image.close()
+		with open( temporary, "wb" ) as f :
+			f.write( data )
 		os.replace( temporary, fileName )
 		return fileName
 

@@ -44,6 +44,7 @@ import numpy as np
 
 from ..core import atomic_output, errors
 from . import exr_header as hdr
+from . import exr_read
 from . import flat_exr
 from .idsamples import DEFAULT_MIN_ALPHA, LayerSamples, collect_samples
 from .murmur import cryptomatte_hex, hash_to_float_array, name_hash_hex
@@ -408,9 +409,10 @@ def read_cryptomatte(
     """Read a Cryptomatte file: name -> (H, W) float32 matte (sum of its
     coverage over all ranks). Every manifest name is returned, plus
     ``"#<8 hex float bits>"`` for ids missing from the manifest; with
-    ``names`` only those are built."""
-    import OpenEXR
+    ``names`` only those are built.
 
+    Pixels are decoded by :mod:`.exr_read` (no EXR library for the files
+    this package writes), so this is safe inside Gaffer's process."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise errors.OutputError(f"{path}: no such Cryptomatte file")
@@ -425,12 +427,8 @@ def read_cryptomatte(
     if not pairs:
         raise errors.OutputError(f"{path}: Cryptomatte layer {type_name!r} has no {type_name}00 channels")
     try:
-        with OpenEXR.File(path, separate_channels=True) as exr_file:
-            part_channels = exr_file.parts[0].channels
-            planes = [
-                (np.asarray(part_channels[i].pixels, np.float32), np.asarray(part_channels[c].pixels, np.float32))
-                for i, c in pairs
-            ]
+        part_channels = exr_read.read_flat_channels(path, [name for pair in pairs for name in pair])
+        planes = [(part_channels[i], part_channels[c]) for i, c in pairs]
     except Exception as error:  # truncated or corrupt pixel data
         raise errors.OutputError(f"{path}: cannot read its Cryptomatte pixels ({error})") from error
     height, width = planes[0][0].shape

@@ -25,6 +25,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from . import exr_header as hdr
+from . import exr_read
 from . import exr_zip
 
 NATIVE_COMPRESSIONS = ("none", "zips")
@@ -244,5 +245,11 @@ def read_deep(path: str | os.PathLike) -> DeepImage:
         raise ValueError(f"{path} is not a deep EXR file")
     try:
         return decode_deep_scanline(data, header)
-    except NotImplementedError:
+    except NotImplementedError as error:
+        if not exr_read.openexr_is_safe():
+            # Inside Gaffer the PyPI OpenEXR module would call into Gaffer's
+            # OpenEXR library (see exr_read).
+            raise ValueError(
+                f"{path}: {error}; inside Gaffer only NONE and ZIPS deep files (as written here) can be read"
+            ) from error
         return _read_with_openexr(path, header)

@@ -34,6 +34,7 @@ import numpy as np
 from ..core import atomic_output, errors
 from . import deep_exr
 from . import exr_header as hdr
+from . import exr_read
 from .idsamples import DEFAULT_MIN_ALPHA, LayerSamples, collect_samples
 from .murmur import murmurhash3_32
 
@@ -143,6 +144,11 @@ def _manifest_from_header(path: str, header: hdr.ExrHeader) -> dict[int, str]:
         except (ValueError, AttributeError, TypeError) as error:
             raise errors.OutputError(f"{path}: unreadable {MANIFEST_ATTRIBUTE} attribute ({error})") from error
     if header.has("idManifest"):
+        if not exr_read.openexr_is_safe():
+            raise errors.OutputError(
+                f"{path}: its names are only in the standard idManifest attribute, which cannot be read "
+                f"inside Gaffer's process (files written here also carry {MANIFEST_ATTRIBUTE})"
+            )
         import OpenEXR
 
         with OpenEXR.File(path, header_only=True) as exr_file:
