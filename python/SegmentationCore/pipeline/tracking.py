@@ -53,12 +53,14 @@ DIRECT = "direct"
 PARTIAL = "partial"
 DISCARDED = "discarded"
 NEW = "new"
+REIDENTIFIED = "reidentified"  # guarded rule: an unmatched mask that continues a layer seen on a nearby frame
 SUPERSEDED = "superseded"  # a stage-2 mask claimed by an interactive keyframe mask
 TOO_SMALL = "too-small"
 
 PAPER_RULE = "paper"  # M_P + epsilon <= V_P: probabilities only go up
 RECENT_RULE = "recent"  # the most recently prompted evidence of a layer replaces older evidence
-CACHE_RULES = (PAPER_RULE, RECENT_RULE)
+GUARDED_RULE = "guarded"  # recent, plus one stage-2 mask per layer and prompts that never hold another layer's fresh mask
+CACHE_RULES = (PAPER_RULE, RECENT_RULE, GUARDED_RULE)
 
 
 @dataclasses.dataclass
@@ -75,7 +77,8 @@ class TrackingParams:
     min_layer_area: int = 16  # pixels: smaller layers / masks are not prompted
     per_class: bool = True  # match stage-2 masks only against layers of the same phrase
     backward: bool = True  # run the backward pass after the forward one
-    cache_rule: str = PAPER_RULE  # how tracked frames enter the cache: paper | recent (see module docs)
+    cache_rule: str = PAPER_RULE  # how tracked frames enter the cache: paper | recent | guarded (see module docs)
+    reid_iou: float = 0.5  # guarded rule: IoU with a layer on a nearby frame that re-identifies an unmatched mask
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -115,6 +118,8 @@ class Match:
             return f"discarded: overlaps layers {', '.join(map(str, self.overlaps))}"
         if self.kind == NEW:
             return f"new layer {self.layer_id}"
+        if self.kind == REIDENTIFIED:
+            return f"re-identified as layer {self.layer_id} (IoU {self.iou:.2f} on a nearby frame)"
         if self.kind == SUPERSEDED:
             return f"superseded by the interactive mask of layer {self.layer_id}"
         return "too small to track"
@@ -137,7 +142,7 @@ class Matches:
     def by_layer(self) -> dict[int, list[Match]]:
         out: dict[int, list[Match]] = {}
         for entry in self.entries:
-            if entry.layer_id is not None and entry.kind in (DIRECT, PARTIAL, NEW):
+            if entry.layer_id is not None and entry.kind in (DIRECT, PARTIAL, NEW, REIDENTIFIED):
                 out.setdefault(entry.layer_id, []).append(entry)
         return out
 
@@ -283,11 +288,112 @@ def match_stage2(
             new_indices.append(len(matches.entries))
         matches.entries.append(entry)
 
+    if params.cache_rule == GUARDED_RULE:
+        new_indices = sorted(new_indices + _split_shared_layers(matches.entries))
+        new_indices = _reidentify(cache, frame, matches.entries, new_indices, binary, stage2_result.labels, params, set(overrides))
     proposed = cache.propose_layers([stage2_result.labels[matches.entries[k].index] for k in new_indices], frame)
     for k, info in zip(new_indices, proposed):
         matches.entries[k].layer_id = info.id
     matches.new_layers = proposed
     return matches
+
+
+def _split_shared_layers(entries: list[Match]) -> list[int]:
+    """``guarded`` rule: a layer keeps only the stage-2 mask that fits it best
+    (highest IoU); every other mask matched to it is an object of its own
+    (stage 2 already merged duplicates and parts) and becomes a new layer.
+    Returns the positions of the entries turned into new layers."""
+    by_layer: dict[int, list[int]] = {}
+    for position, entry in enumerate(entries):
+        if entry.kind in (DIRECT, PARTIAL) and entry.layer_id is not None:
+            by_layer.setdefault(entry.layer_id, []).append(position)
+    split = []
+    for positions in by_layer.values():
+        if len(positions) < 2:
+            continue
+        keep = max(positions, key=lambda k: entries[k].iou)
+        for position in positions:
+            if position != keep:
+                entries[position].kind, entries[position].layer_id = NEW, None
+                split.append(position)
+    return split
+
+
+def _reidentify(
+    cache: MaskCache, frame: int, entries: list[Match], new_indices: list[int], binary: np.ndarray,
+    labels: Sequence[str], params: TrackingParams, excluded: set[int],
+) -> list[int]:
+    """``guarded`` rule: an unmatched stage-2 mask that overlaps (IoU >=
+    ``reid_iou``) a layer the cache holds on a nearby frame (the nearest
+    within ``window`` frames either way) continues that layer instead of
+    starting a new one, if the layer is matched by no other mask here (the
+    tracker lost it behind an occluder, or its track left it on this
+    frame). Returns the entries that still start new layers."""
+    if not new_indices:
+        return new_indices
+    claimed = {e.layer_id for e in entries if e.kind in (DIRECT, PARTIAL)} | excluded
+    remaining = list(new_indices)
+    for distance in range(1, params.window + 1):
+        if not remaining:
+            break
+        for neighbour in (frame - distance, frame + distance):
+            if not cache.has_frame(neighbour) or not remaining:
+                continue
+            layers = {i: m for i, m in cache.layer_masks(neighbour).items() if i not in claimed}
+            if params.per_class:
+                layers = {i: m for i, m in layers.items() if i in cache.layer_ids}
+            if not layers:
+                continue
+            layer_ids = sorted(layers)
+            moved = [_predict(cache, layers[i] >= params.mask_threshold, i, neighbour, frame, params) for i in layer_ids]
+            candidates = binary[[entries[k].index for k in remaining]]
+            iou = maskops.iou_matrix(candidates, np.stack(moved))
+            inside = maskops.similarity_matrix(np.stack(moved), candidates).T  # share of the layer inside S
+            big = np.array([m.sum() for m in moved])[None, :] >= 0.25 * candidates.reshape(len(candidates), -1).sum(axis=1)[:, None]
+            iou = np.maximum(iou, np.where(big, inside, 0.0))
+            for row in np.argsort(-iou.max(axis=1)):
+                position = remaining[row]
+                best = int(np.argmax(iou[row]))
+                layer_id = layer_ids[best]
+                if iou[row, best] < params.reid_iou or layer_id in claimed:
+                    continue
+                if params.per_class and cache.layer(layer_id).phrase != labels[entries[position].index]:
+                    continue
+                entries[position].kind, entries[position].layer_id, entries[position].iou = REIDENTIFIED, layer_id, float(iou[row, best])
+                claimed.add(layer_id)
+            remaining = [k for k in remaining if entries[k].kind == NEW]
+    return remaining
+
+
+def _centroid(mask: np.ndarray) -> np.ndarray | None:
+    rows, cols = np.nonzero(mask)
+    return None if len(rows) == 0 else np.array([rows.mean(), cols.mean()])
+
+
+def _predict(cache: MaskCache, mask: np.ndarray, layer_id: int, seen: int, frame: int, params: TrackingParams) -> np.ndarray:
+    """A layer's mask on frame ``seen`` moved to ``frame`` with the velocity
+    of its centroid over the frames beyond ``seen`` (constant motion)."""
+    step = 1 if seen > frame else -1
+    here = _centroid(mask)
+    if here is None or abs(seen - frame) < 2:
+        return mask
+    for back in (3, 2, 1):
+        other = seen + step * back
+        if cache.has_frame(other):
+            there = _centroid(cache.id_map(other) == layer_id)
+            if there is not None:
+                shift = (here - there) / back * abs(seen - frame)
+                return _shift_mask(mask, int(round(shift[0])), int(round(shift[1])))
+    return mask
+
+
+def _shift_mask(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    out = np.zeros_like(mask)
+    height, width = mask.shape
+    if abs(dy) >= height or abs(dx) >= width:
+        return out
+    out[max(0, dy):height - max(0, -dy), max(0, dx):width - max(0, -dx)] = mask[max(0, -dy):height - max(0, dy), max(0, -dx):width - max(0, dx)]
+    return out
 
 
 def build_prompts(
@@ -308,13 +414,15 @@ def build_prompts(
     params = params or TrackingParams()
     prompts: dict[int, Prompt] = {}
     present = _present_layers(cache, frame, params)
+    if params.cache_rule == GUARDED_RULE and matches is not None and matches.stage2 is not None:
+        present = _without_other_fresh_masks(present, matches, params.mask_threshold)
     for layer_id, mask in present.items():
         prompts[layer_id] = Prompt(mask=mask)
     if matches is not None and matches.stage2 is not None:
         stage2 = matches.stage2
         for layer_id, entries in matches.by_layer().items():
             kinds = {e.kind for e in entries}
-            if len(entries) == 1 and kinds <= {DIRECT, NEW}:
+            if len(entries) == 1 and kinds <= {DIRECT, NEW, REIDENTIFIED}:
                 index = entries[0].index
                 if stage2.prompts is not None and stage2.prompts[index] is not None:
                     prompts[layer_id] = stage2.prompts[index]
@@ -328,6 +436,20 @@ def build_prompts(
     for layer_id, prompt in (overrides or {}).items():
         prompts[int(layer_id)] = prompt
     return prompts
+
+
+def _without_other_fresh_masks(present: dict[int, np.ndarray], matches: Matches, threshold: float) -> dict[int, np.ndarray]:
+    """``guarded`` rule: a layer's cache mask, used as (part of) its prompt,
+    loses the pixels that a stage-2 mask matched to *another* layer (or
+    starting one) covers, so a drifted layer cannot drag a neighbour along."""
+    owners = matches.by_layer()
+    out = {}
+    for layer_id, mask in present.items():
+        others = [matches.stage2.masks[e.index] >= threshold for other, entries in owners.items() if other != layer_id for e in entries]
+        if others:
+            mask = np.where(np.logical_or.reduce(others), 0.0, mask).astype(np.float32)
+        out[layer_id] = mask
+    return out
 
 
 def merge_into_cache(
@@ -353,7 +475,7 @@ def merge_into_cache(
         return 0
     ids = np.asarray(tracked_frame.object_ids, np.int64)[visible]
     stack = probabilities[visible]
-    if params.cache_rule == RECENT_RULE:
+    if params.cache_rule in (RECENT_RULE, GUARDED_RULE):
         object_ages = [float((ages or {}).get(int(i), 0.0)) for i in ids]
         return cache.apply_recent(tracked_frame.frame, ids, stack, object_ages, params.epsilon)
     if params.cache_rule != PAPER_RULE:
@@ -439,7 +561,7 @@ def prompt_ages(
     """
     fresh = set()
     if matches is not None:
-        fresh = {i for i, entries in matches.by_layer().items() if all(e.kind in (DIRECT, NEW) for e in entries) and len(entries) == 1}
+        fresh = {i for i, entries in matches.by_layer().items() if all(e.kind in (DIRECT, NEW, REIDENTIFIED) for e in entries) and len(entries) == 1}
     fresh |= {int(i) for i in (overrides or {})}
     return {int(i): 0.0 if int(i) in fresh else cache.evidence_age(frame, int(i)) for i in prompts}
 
