@@ -48,6 +48,7 @@ import Gaffer
 import GafferImage
 
 from SegmentationCore.core import maskops
+from SegmentationCore.core.errors import SegmentationError
 from SegmentationCore import plates
 from SegmentationCore.pipeline.mask_cache import MaskCache
 from SegmentationCore.pipeline.stage2 import Stage2Result
@@ -155,9 +156,12 @@ def workingImage( pixels, maxSize, colorSpace ) :
 	`autoseg` uses on plates read from disk, so the nodes and the command
 	line feed the models identical images."""
 
-	if colorSpace.lower() not in ( "linear", "srgb" ) :
-		raise ValueError( "colorSpace : unknown colour space \"{}\" ; use \"linear\" or \"sRGB\"".format( colorSpace ) )
-	result = plates.to_working_image( pixels, maxSize, colorSpace )
+	# "linear", "sRGB" or any colour space of the OCIO config ( $OCIO, else
+	# OpenImageIO's built-in one ), as `autoseg --colorspace`.
+	try :
+		result = plates.to_working_image( pixels, maxSize, colorSpace )
+	except SegmentationError as e :
+		raise ValueError( "colorSpace : {}".format( e ) )
 	result.setflags( write = False )
 	return result
 

@@ -126,6 +126,9 @@ providersMetadata = {
 colorSpaceMetadata = {
 	"preset:Linear" : "linear",
 	"preset:sRGB" : "sRGB",
+	"preset:ACEScg" : "ACEScg",
+	"preset:ACEScct" : "ACEScct",
 	"plugValueWidget:type" : "GafferUI.PresetsPlugValueWidget",
+	"presetsPlugValueWidget:allowCustom" : True,
 	"nodule:type" : "",
 }

@@ -109,7 +109,10 @@ def colorSpace() :
 	result["description"] = """
 	How to read the input image. "Linear" (Gaffer's working space) is
 	encoded with the sRGB transfer function for the models ; "sRGB" means
-	the image is already display encoded.
+	the image is already display encoded ; any other name is a colour
+	space of the OCIO config ( $OCIO, else OpenImageIO's built-in one ),
+	e.g. "ACEScg" or "ACEScct", converted to the models' input exactly as
+	`autoseg --colorspace` does.
 	"""
 	result["layout:section"] = "Model"
 	return result
