@@ -92,7 +92,9 @@ def test_string_substitutions_in_values_and_hashes():
         context = Gaffer.Context()
         context.setFrame(frame)
         with context:
-            assert plug.getValue() == "/plates/a.%04d.exr" % frame
+            # Outside a process `getValue()` does not substitute
+            # (StringPlug.cpp) ; the hash always does.
+            assert plug.getValue() == "/plates/a.####.exr"
             hashes.add(plug.hash())
     assert len(hashes) == 2
 
@@ -179,3 +181,160 @@ def test_local_dispatcher_frame_ranges(tmp_path, sequence):
     expected = [[2.0, 4.0, 6.0]] if sequence else [[2.0], [4.0], [6.0]]
     assert script["writer"].calls == expected
     assert list(tmp_path.glob("*/*.gfr"))
+
+
+# ---------------------------------------------------------------------------
+# The stand-in rejects what Gaffer 1.5 / Cortex 10.5 reject (issue 18). Each
+# test fails with a stand-in more permissive than Gaffer.
+# ---------------------------------------------------------------------------
+
+import os  # noqa: E402
+
+import numpy  # noqa: E402
+
+import GafferImage  # noqa: E402
+import imath  # noqa: E402
+
+
+def test_murmurhash_append_takes_only_what_cortex_binds():
+    # Cortex src/IECorePython/MurmurHashBinding.cpp
+    h = IECore.MurmurHash()
+    for value in ([1001, 1002], (1, 2), numpy.arange(3), IECore.CompoundObject(), None, object()):
+        with pytest.raises(TypeError, match="did not match C\\+\\+ signature"):
+            h.append(value)
+    before = h.copy()
+    h.append(IECore.IntVectorData([1001, 1002]))
+    h.append(1).append(0.5).append("a").append(imath.V2i(1, 2)).append(IECore.MurmurHash())
+    assert h != before
+    assert IECore.MurmurHash().copyFrom(h) == h
+
+
+class _Leaf(Gaffer.ComputeNode):
+
+    def __init__(self, name="Leaf", policy=None, imageHash=False):
+        Gaffer.ComputeNode.__init__(self, name)
+        self["in"] = GafferImage.ImagePlug()
+        self["file"] = Gaffer.StringPlug()
+        self["out"] = Gaffer.StringPlug(direction=Gaffer.Plug.Direction.Out)
+        self.policy = policy
+        self.imageHash = imageHash
+
+    def affects(self, input):
+        outputs = Gaffer.ComputeNode.affects(self, input)
+        if input.isSame(self["file"]) or self["in"].isAncestorOf(input):
+            outputs.append(self["out"])
+        return outputs
+
+    def hash(self, output, context, h):
+        fileName = self["file"].getValue()
+        h.append(open(fileName).read() if os.path.isfile(fileName) else "")
+        if self.imageHash:
+            h.append(GafferImage.ImageAlgo.imageHash(self["in"]))
+
+    def compute(self, output, context):
+        output.setValue("x")
+
+    def hashCachePolicy(self, output):
+        return self.policy if self.policy is not None else Gaffer.ValuePlug.CachePolicy.Default
+
+
+def test_computenode_has_no_python_base_methods_but_affects():
+    # src/GafferModule/NodeBinding.cpp, include/GafferBindings/ComputeNodeBinding.h
+    for name in ("hash", "compute", "computeCachePolicy", "hashCachePolicy"):
+        assert not hasattr(Gaffer.ComputeNode, name), name
+    for name in ("affects", "enabledPlug", "correspondingInput"):
+        assert hasattr(Gaffer.ComputeNode, name), name
+
+    class CallsBase(_Leaf):
+        def computeCachePolicy(self, output):
+            return Gaffer.ComputeNode.computeCachePolicy(self, output)
+
+    with pytest.raises(Exception, match="computeCachePolicy"):
+        CallsBase()["out"].getValue()
+
+
+def test_imageplug_is_compound():
+    # include/GafferImage/ImagePlug.h : eight children.
+    plug = GafferImage.ImagePlug()
+    assert plug.keys() == [
+        "viewNames", "format", "dataWindow", "metadata", "deep", "sampleOffsets", "channelNames", "channelData",
+    ]
+    # Unconnected : the default format, no channels (not an empty image).
+    image = GafferImage.ImageAlgo.image(plug)
+    assert image.displayWindow.size() == imath.V2i(1919, 1079)
+    assert image.keys() == []
+
+
+def test_affects_throws_for_non_leaf_plugs_and_propagation_asks_leaves():
+    # src/Gaffer/DependencyNode.cpp, src/Gaffer/Plug.cpp
+    node = _Leaf()
+    with pytest.raises(IECore.Exception, match="non-leaf plug"):
+        node.affects(node["in"])
+    assert node["out"] in node.affects(node["in"]["channelData"])
+    reader = GafferImage.ImageReader()
+    node["in"].setInput(reader["out"])
+    dirtied = GafferTest.CapturingSlot(node.plugDirtiedSignal())
+    reader["refreshCount"].setValue(1)
+    assert node["out"] in {x[0] for x in dirtied}
+
+
+def test_hashes_are_cached_per_dirty_count(tmp_path):
+    # src/Gaffer/ValuePlug.cpp : HashCacheKey( plug, context, dirtyCount )
+    fileName = tmp_path / "prompt.txt"
+    fileName.write_text("person")
+    node = _Leaf()
+    node["file"].setValue(str(fileName))
+    h = node["out"].hash()
+    fileName.write_text("car")
+    assert node["out"].hash() == h  # not recomputed : the file is not a plug
+    node["file"].setValue(str(fileName) + "")  # no change, no dirtiness
+    assert node["out"].hash() == h
+    Gaffer.ValuePlug.clearHashCache()
+    assert node["out"].hash() != h
+    h2 = node["out"].hash()
+    fileName.write_text("bus")
+    assert node["out"].hash() == h2
+    node["file"].setValue("")
+    node["file"].setValue(str(fileName))  # dirtied : recomputed
+    assert node["out"].hash() != h2
+
+
+def test_task_spawning_hashes_need_task_collaboration():
+    # include/Gaffer/ValuePlug.h : processes spawning TBB tasks need
+    # TaskCollaboration ; ImageAlgo.imageHash() spawns them.
+    with pytest.raises(Exception, match="TaskCollaboration"):
+        _Leaf(policy=Gaffer.ValuePlug.CachePolicy.Default, imageHash=True)["out"].hash()
+    _Leaf(policy=Gaffer.ValuePlug.CachePolicy.TaskCollaboration, imageHash=True)["out"].hash()
+
+
+def test_scriptnode_defines_no_project_variables():
+    # src/Gaffer/ScriptNode.cpp ; project:* come from startup/gui/project.py
+    script = Gaffer.ScriptNode()
+    assert "project:rootDirectory" not in script.context()
+    assert "project:name" not in script.context()
+    assert "script:name" in script.context()
+
+
+def test_floatplug_holds_float32():
+    # include/Gaffer/NumericPlug.h : a C++ float
+    assert Gaffer.FloatPlug(defaultValue=0.35).getValue() == float(numpy.float32(0.35))
+    assert Gaffer.FloatPlug(defaultValue=0.35).getValue() != 0.35
+
+
+def test_registernode_takes_flat_lists_in_gaffer_1_5():
+    # src/GafferModule/MetadataBinding.cpp at 1.5.16.5
+    class _Meta(Gaffer.Node):
+        pass
+    IECore.registerRunTimeTyped(_Meta, typeName="GafferTest::StandinMetaNode")
+    with pytest.raises(KeyError):
+        Gaffer.Metadata.registerNode(_Meta, plugs={"user": {"description": "x"}})
+    Gaffer.Metadata.registerNode(_Meta, plugs={"user": ["description", "x"]})
+    assert Gaffer.Metadata.value(_Meta()["user"], "description") == "x"
+
+
+def test_imagereader_hash_raises_for_a_missing_file(tmp_path):
+    # src/GafferImage/OpenImageIOReader.cpp opens the file to hash it.
+    reader = GafferImage.ImageReader()
+    reader["fileName"].setValue(str(tmp_path / "missing.exr"))
+    with pytest.raises(Exception, match="Could not open file"):
+        reader["out"].hash()

@@ -21,6 +21,7 @@ import os
 import IECore
 
 import Gaffer
+from Gaffer import _Core
 
 
 class TaskNode(Gaffer.DependencyNode):
@@ -42,20 +43,30 @@ class TaskNode(Gaffer.DependencyNode):
                 raise IECore.Exception('TaskPlug "%s" has no TaskNode' % self.fullName())
             return node
 
+        def __process(self, kind, function, *args):
+            # TaskNode.cpp runs each of these in a `TaskNodeProcess`, so
+            # StringPlugs read there are substituted.
+            stack = _Core._processStack()
+            stack.append(_Core._Process(kind, self, Gaffer.Context.current()))
+            try:
+                return function(*args)
+            finally:
+                stack.pop()
+
         def hash(self):
-            return self.__node().hash(Gaffer.Context.current())
+            return self.__process("taskNode:hash", lambda: self.__node().hash(Gaffer.Context.current()))
 
         def execute(self):
-            self.__node().execute()
+            self.__process("taskNode:execute", lambda: self.__node().execute())
 
         def executeSequence(self, frames):
-            self.__node().executeSequence([float(f) for f in frames])
+            self.__process("taskNode:executeSequence", lambda: self.__node().executeSequence([float(f) for f in frames]))
 
         def requiresSequenceExecution(self):
-            return self.__node().requiresSequenceExecution()
+            return self.__process("taskNode:requiresSequenceExecution", lambda: self.__node().requiresSequenceExecution())
 
         def preTasks(self):
-            return self.__node().preTasks(Gaffer.Context.current())
+            return self.__process("taskNode:preTasks", lambda: self.__node().preTasks(Gaffer.Context.current()))
 
         def postTasks(self):
             return self.__node().postTasks(Gaffer.Context.current())
@@ -171,9 +182,12 @@ class Dispatcher(TaskNode):
         script = next(iter(scripts.values()))
         frames = self.__frames(script)
 
-        jobsDirectory = self["jobsDirectory"].getValue() or os.path.join(
-            script.context().get("project:rootDirectory"), "dispatcher", "local"
-        )
+        # Gaffer's default is "${project:rootDirectory}/dispatcher/local",
+        # which outside the gui and dispatch apps resolves to
+        # "/dispatcher/local" : the stand-in asks for an explicit folder.
+        jobsDirectory = self["jobsDirectory"].getValue()
+        if not jobsDirectory:
+            raise IECore.Exception("Dispatcher : set jobsDirectory (project:rootDirectory is not defined here)")
         jobName = self["jobName"].getValue() or "untitled"
         os.makedirs(jobsDirectory, exist_ok=True)
         existing = [int(d) for d in os.listdir(jobsDirectory) if d.isdigit()]

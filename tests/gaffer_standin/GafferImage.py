@@ -1,7 +1,20 @@
 """Test-only stand-in for the subset of GafferImage that GafferSegmentation
 uses. An ImagePlug here carries a whole IECoreImage.ImagePrimitive (the real
 one is tiled ; Python code only ever sees images through
-`ImageAlgo.image()` / `ImageAlgo.imageHash()`, which this keeps)."""
+`ImageAlgo.image()` / `ImageAlgo.imageHash()`, which this keeps).
+
+Mirrors Gaffer 1.5.16.5 (GafferHQ/gaffer b933ecd1) :
+* `ImagePlug` : `include/GafferImage/ImagePlug.h`, `src/GafferImage/ImagePlug.cpp`
+  -- a compound plug with the eight children `viewNames`, `format`,
+  `dataWindow`, `metadata`, `deep`, `sampleOffsets`, `channelNames`,
+  `channelData` ; unconnected, an input has the default format (1920x1080)
+  and no channels ;
+* `ImageReader` : `src/GafferImage/ImageReader.cpp` (hashing a missing file
+  raises, as OpenImageIOReader's hash opens it) ;
+* `ImageAlgo.image()` / `imageHash()` : `include/GafferImage/ImageAlgo.inl`
+  (they spawn TBB tasks, so the calling process needs the TaskCollaboration
+  policy, `include/Gaffer/ValuePlug.h`).
+"""
 
 import os
 
@@ -15,12 +28,34 @@ import Gaffer
 from Gaffer import _Core
 
 
+class _ImageChildPlug(Gaffer.ValuePlug):
+    """A child of an ImagePlug. The stand-in computes images whole, so these
+    only exist for connections, dirtiness and `affects()`."""
+
+    def _hash(self):
+        raise IECore.Exception("%s : the stand-in computes images whole ; use ImageAlgo" % self.fullName())
+
+
+def _defaultImage():
+    # The default format of an unconnected input (`FormatPlug` default,
+    # 1920x1080), an empty data window and no channels.
+    return IECoreImage.ImagePrimitive(
+        imath.Box2i(), imath.Box2i(imath.V2i(0, 0), imath.V2i(1919, 1079))
+    )
+
+
 class ImagePlug(_Core._TypedObjectPlug):
 
     ValueType = IECoreImage.ImagePrimitive
+    _childNames = ("viewNames", "format", "dataWindow", "metadata", "deep", "sampleOffsets", "channelNames", "channelData")
 
     def __init__(self, name="ImagePlug", direction=Gaffer.Plug.Direction.In, flags=Gaffer.Plug.Flags.Default):
-        _Core._TypedObjectPlug.__init__(self, name, direction, IECoreImage.ImagePrimitive(), flags)
+        _Core._TypedObjectPlug.__init__(self, name, direction, _defaultImage(), flags)
+        for childName in self._childNames:
+            self.addChild(_ImageChildPlug(childName, direction, flags))
+
+    def acceptsChild(self, potentialChild):
+        return isinstance(potentialChild, _ImageChildPlug) and len(self.children()) < len(self._childNames)
 
     def acceptsInput(self, input):
         return _Core._TypedObjectPlug.acceptsInput(self, input) and (input is None or isinstance(input, ImagePlug))
@@ -77,6 +112,10 @@ class ImageReader(ImageNode):
         return outputs
 
     def hash(self, output, context, h):
+        fileName = self["fileName"].getValue()
+        if fileName and self["enabled"].getValue() and not os.path.isfile(fileName):
+            # OpenImageIOReader hashes `viewNames` by opening the file.
+            raise IECore.Exception('OpenImageIOReader : Could not create ImageInput : Could not open file "%s"' % fileName)
         self["fileName"].hash(h)
         self["refreshCount"].hash(h)
         self["missingFrameMode"].hash(h)
@@ -122,10 +161,12 @@ class ImageAlgo:
 
     @staticmethod
     def image(plug, viewName=None):
+        _Core._requireTaskCollaboration("GafferImage.ImageAlgo.image()")
         return plug.getValue()
 
     @staticmethod
     def imageHash(plug, viewName=None):
+        _Core._requireTaskCollaboration("GafferImage.ImageAlgo.imageHash()")
         return plug.hash()
 
 

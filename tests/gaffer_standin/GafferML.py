@@ -58,7 +58,7 @@ class Tensor(IECore.Object):
 
     def _hashContents(self, h):
         if self.__data is not None:
-            h.append(list(self.__shape))
+            h._append(list(self.__shape))
             self.__data.hash(h)
 
     def copy(self):

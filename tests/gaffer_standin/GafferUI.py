@@ -1,6 +1,11 @@
 """Test-only stand-in for the parts of GafferUI that GafferSegmentation's
 startup files and documentation tests touch : NodeMenu, and the metadata
-that the real GafferUI registers for every Node (NodeUI.py)."""
+that the real GafferUI registers for every Node (NodeUI.py).
+
+Mirrors Gaffer 1.5.16.5 (GafferHQ/gaffer b933ecd1) : `python/GafferUI/NodeMenu.py`
+(`acquire()`, `append()`, `definition()`) and `python/GafferUI/NodeUI.py`
+(the Node metadata, as flat key/value lists as 1.5 requires).
+"""
 
 import IECore
 
@@ -48,14 +53,14 @@ Gaffer.Metadata.registerNode(
     A container for plugs.
     """,
     plugs={
-        "user": {
-            "description": """
+        "user": [
+            "description", """
             Container for user-defined plugs. Nodes
             should never make their own plugs here,
             so users are free to do as they wish.
             """,
-            "layout:section": "User",
-        },
-        "*": {"layout:section": "Settings"},
+            "layout:section", "User",
+        ],
+        "*": ["layout:section", "Settings"],
     },
 )

@@ -1,5 +1,12 @@
 """Test-only stand-in for the subset of Cortex's IECore module that
-GafferSegmentation and its tests use. Signatures follow IECorePython."""
+GafferSegmentation and its tests use.
+
+Mirrors Cortex 10.5.15 (the Cortex of Gaffer 1.5.16.5), ImageEngine/cortex
+`src/IECorePython/*Binding.cpp`: MurmurHash from `MurmurHashBinding.cpp`
+(`append` overloads, `copyFrom`), data types from `*DataBinding.cpp`,
+`StringAlgo` from `StringAlgoBinding.cpp`, messages from
+`MessageHandlerBinding.cpp`. Only what exists there, with those signatures.
+"""
 
 import enum
 import hashlib
@@ -120,13 +127,31 @@ class MurmurHash:
         else:
             self.__digest = bytes(16)
 
-    def append(self, value, *args):
-        if args:
-            # `append( data, numElements )` form : hash raw memory.
-            value = (value, args)
+    def append(self, value):
+        # Cortex 10.5 `src/IECorePython/MurmurHashBinding.cpp` binds `append`
+        # for float, double, int64, std::string, InternedString, the Imath
+        # vector / colour / box / matrix / quat types, MurmurHash and the
+        # `*VectorData` types only : no lists, tuples, numpy arrays or other
+        # objects (Boost.Python raises ArgumentError, a TypeError).
+        if not _appendable(value):
+            raise TypeError(
+                "Python argument types in\n    MurmurHash.append(MurmurHash, %s)\n"
+                "did not match C++ signature" % type(value).__name__
+            )
+        return self._append(value)
+
+    def _append(self, value):
+        # Stand-in internals (vector data contents).
         h = hashlib.blake2b(self.__digest, digest_size=16)
         h.update(_hashBytes(value))
         self.__digest = h.digest()
+        return self
+
+    def copyFrom(self, other):
+        # `.def( "copyFrom", &MurmurHash::operator= )` in MurmurHashBinding.cpp.
+        if not isinstance(other, MurmurHash):
+            raise TypeError("MurmurHash.copyFrom : expected an IECore.MurmurHash")
+        self.__digest = other.__digest
         return self
 
     def toString(self):
@@ -155,6 +180,14 @@ class MurmurHash:
 
     def __repr__(self):
         return 'IECore.MurmurHash( "%s" )' % self.toString()
+
+
+def _appendable(value):
+    if isinstance(value, (bool, int)):
+        return -(1 << 63) <= value < (1 << 63)
+    if isinstance(value, (float, str, MurmurHash, imath._Vec, imath._Box)):
+        return True
+    return isinstance(value, (_VectorData, StringVectorData, _VecVectorData))
 
 
 def _hashBytes(value):
@@ -363,7 +396,7 @@ class _VectorData(Data):
         return self._array.tobytes()
 
     def _hashContents(self, h):
-        h.append(self._array)
+        h._append(self._array)
 
     def copy(self):
         result = type(self)()
@@ -464,7 +497,7 @@ class StringVectorData(Data):
         self._list.extend(str(v) for v in values)
 
     def _hashContents(self, h):
-        h.append(list(self._list))
+        h._append(list(self._list))
 
     def copy(self):
         return StringVectorData(self._list)
@@ -507,7 +540,7 @@ class _VecVectorData(Data):
         return self._array.tobytes()
 
     def _hashContents(self, h):
-        h.append(self._array)
+        h._append(self._array)
 
     def copy(self):
         return type(self)([list(v) for v in self])

@@ -17,6 +17,8 @@ ComputeNode,DependencyNode}.cpp) for everything GafferSegmentation relies on:
 
 import enum
 import fnmatch
+
+import numpy
 import re
 import threading
 import time
@@ -47,10 +49,11 @@ class ProcessException(RuntimeError):
 
 class _Process:
 
-    def __init__(self, kind, plug, context):
+    def __init__(self, kind, plug, context, policy=None):
         self.kind = kind
         self.plug = plug
         self.context = context
+        self.policy = policy
         self.value = None
         self.valueSet = False
 
@@ -535,7 +538,9 @@ def _propagateDirtiness(plug):
         for o in p.outputs():
             visit(o)
         node = p.node()
-        if isinstance(node, DependencyNode) and p.parent() is not None:
+        # Only leaf plugs are passed to `affects()` (src/Gaffer/Plug.cpp,
+        # `propagateDirtinessAtLeaves()`).
+        if isinstance(node, DependencyNode) and p.parent() is not None and not len(p.children(Plug)):
             for affected in node.affects(p):
                 visit(affected)
 
@@ -568,7 +573,7 @@ class ValuePlug(Plug):
 
     @staticmethod
     def clearHashCache(now=False):
-        pass
+        _hashCache.clear()
 
     @staticmethod
     def cacheMemoryUsage():
@@ -656,23 +661,61 @@ class ValuePlug(Plug):
         return result
 
 
+def _baseHash(node, plug, h):
+    # `ComputeNode::hash()` : the type name, then the path of the plug. The
+    # Python binding adds it before calling a Python `hash()` override
+    # (`include/GafferBindings/ComputeNodeBinding.h`).
+    h.append(node.typeName())
+    g = plug
+    while g is not None and g is not node:
+        h.append(g.getName())
+        g = g.parent()
+
+
+def _cachePolicy(node, method, plug):
+    # `ComputeNodeWrapper` calls a Python override if there is one, else the
+    # C++ base, which Python cannot call (`ComputeNodeBinding.h`).
+    override = getattr(node, method, None)
+    if override is not None:
+        return ValuePlug.CachePolicy(override(plug))
+    if method == "computeCachePolicy" and not plug.getFlags(Plug.Flags.Cacheable):
+        return ValuePlug.CachePolicy.Uncached
+    return ValuePlug.CachePolicy.Default
+
+
+# Hashes are cached per plug, context and dirty count, as in
+# `src/Gaffer/ValuePlug.cpp` (`HashCacheKey`) : a hash that depends on
+# something other than plugs and the context (a file on disk) is not
+# recomputed until the plug is dirtied.
+_hashCache = {}
+
+
 def _computedHash(plug):
     node = plug.node()
     context = Context.current()
+    policy = _cachePolicy(node, "hashCachePolicy", plug)
+    key = (id(plug), context.hash().toString())
+    if policy != ValuePlug.CachePolicy.Uncached:
+        cached = _hashCache.get(key)
+        if cached is not None and cached[0] is plug and cached[1] == getattr(plug, "_dirtyCount", 0):
+            return cached[2].copy()
     start = time.perf_counter()
-    process = _Process("hash", plug, context)
+    process = _Process("hash", plug, context, policy)
     stack = _processStack()
     stack.append(process)
     try:
         h = IECore.MurmurHash()
-        ComputeNode.hash(node, plug, context, h)
-        if type(node).hash is not ComputeNode.hash:
-            node.hash(plug, context, h)
+        _baseHash(node, plug, h)
+        override = getattr(node, "hash", None)
+        if override is not None:
+            override(plug, context, h)
     except Exception as e:
         raise _wrapException(plug, e) from e
     finally:
         stack.pop()
     _record(plug, "hash", time.perf_counter() - start)
+    if policy != ValuePlug.CachePolicy.Uncached:
+        _hashCache[key] = (plug, getattr(plug, "_dirtyCount", 0), h.copy())
     return h
 
 
@@ -680,15 +723,18 @@ def _computedValue(plug):
     node = plug.node()
     context = Context.current()
     h = plug._hash()
-    policy = node.computeCachePolicy(plug)
+    policy = _cachePolicy(node, "computeCachePolicy", plug)
     if policy != ValuePlug.CachePolicy.Uncached and h in _computeCache:
         return _computeCache[h]
     start = time.perf_counter()
-    process = _Process("compute", plug, context)
+    process = _Process("compute", plug, context, policy)
     stack = _processStack()
     stack.append(process)
     try:
-        node.compute(plug, context)
+        compute = getattr(node, "compute", None)
+        if compute is None:
+            raise IECore.Exception("%s : no compute() for this plug" % plug.fullName())
+        compute(plug, context)
     except Exception as e:
         raise _wrapException(plug, e) from e
     finally:
@@ -828,8 +874,14 @@ class _NumericPlug(_LeafValuePlug):
         )
 
 
+def _float32(value):
+    # FloatPlug holds a C++ float (`include/Gaffer/NumericPlug.h`) : 0.35
+    # reads back as 0.3499999940395355.
+    return float(numpy.float32(value))
+
+
 class FloatPlug(_NumericPlug):
-    _cast = float
+    _cast = staticmethod(_float32)
     _dataType = IECore.FloatData
     ValueType = float
 
@@ -880,8 +932,14 @@ class StringPlug(_LeafValuePlug):
         return str(value)
 
     def getValue(self, _precomputedHash=None):
+        # `StringPlug::getValue()` (src/Gaffer/StringPlug.cpp) substitutes only
+        # for an input plug read inside a process (a compute, hash or task) :
+        # a direct `getValue()` returns `####` and `${...}` as they are.
         value = self._rawValue()
-        if self.__substitutions and IECore.StringAlgo.hasSubstitutions(value):
+        if (
+            self.__substitutions and self.direction() == Plug.Direction.In
+            and _currentProcess() is not None and IECore.StringAlgo.hasSubstitutions(value)
+        ):
             value = Context.current().substitute(value, self.__substitutions)
         return value
 
@@ -1164,6 +1222,10 @@ class Node(GraphComponent):
 class DependencyNode(Node):
 
     def affects(self, input):
+        # `DependencyNode::affects()` (src/Gaffer/DependencyNode.cpp) throws
+        # for plugs with children : Gaffer only asks about leaf plugs.
+        if len(input.children(Plug)):
+            raise IECore.Exception("DependencyNode::affects() called with non-leaf plug %s" % input.fullName())
         return []
 
     def enabledPlug(self):
@@ -1177,25 +1239,32 @@ class DependencyNode(Node):
 
 
 class ComputeNode(DependencyNode):
+    # Python sees no `hash`, `compute`, `computeCachePolicy` or
+    # `hashCachePolicy` on ComputeNode : subclasses may override them, but
+    # the binding offers only `affects`, `enabledPlug` and
+    # `correspondingInput` as bases (`src/GafferModule/NodeBinding.cpp`,
+    # `include/GafferBindings/DependencyNodeBinding.inl`,
+    # `ComputeNodeBinding.h`). The base hash is added by `_computedHash()`.
+    pass
 
-    def hash(self, output, context, h):
-        # The C++ base class : type name, then the path of the plug.
-        h.append(self.typeName())
-        g = output
-        while g is not None and g is not self:
-            h.append(g.getName())
-            g = g.parent()
 
-    def compute(self, output, context):
-        pass
-
-    def computeCachePolicy(self, output):
-        if not output.getFlags(Plug.Flags.Cacheable):
-            return ValuePlug.CachePolicy.Uncached
-        return ValuePlug.CachePolicy.Default
-
-    def hashCachePolicy(self, output):
-        return ValuePlug.CachePolicy.Default
+def _requireTaskCollaboration(what):
+    """Called by the stand-in's `ImageAlgo` functions, which spawn TBB tasks
+    in Gaffer. A process that spawns tasks must use a task-based cache
+    policy (`include/Gaffer/ValuePlug.h` : "TaskCollaboration ... must be
+    used by any process that spawns TBB tasks" ; compare
+    `src/GafferML/ImageToTensor.cpp`), or other threads waiting on it can
+    deadlock. Gaffer deadlocks at random ; the stand-in refuses."""
+    process = _currentProcess()
+    if process is None or process.policy is None:
+        return
+    if process.policy not in (ValuePlug.CachePolicy.TaskCollaboration, ValuePlug.CachePolicy.Uncached):
+        method = "hashCachePolicy" if process.kind == "hash" else "computeCachePolicy"
+        raise IECore.Exception(
+            "%s spawns TBB tasks while %s is in a %s with %s %s : use TaskCollaboration" % (
+                what, process.plug.fullName(), process.kind, method, process.policy.name
+            )
+        )
 
 
 # ScriptNode is defined in _Serialisation ; imported lazily for error messages.

@@ -49,10 +49,12 @@ class Metadata:
         for i in range(0, len(args), 2):
             Metadata._typeValues.setdefault(nodeType, {})[args[i]] = _prepare(args[i], args[i + 1])
         for plugPath, values in kw.get("plugs", {}).items():
+            # Gaffer 1.5's `registerNode()` (src/GafferModule/MetadataBinding.cpp)
+            # indexes each plug's values as a flat [ key, value, ... ] list :
+            # a dict raises KeyError( 0 ). Dicts are accepted from 1.6.3 on.
             if isinstance(values, dict):
-                items = list(values.items())
-            else:
-                items = [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
+                raise KeyError(0)
+            items = [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
             for key, value in items:
                 Metadata._plugPathValues.setdefault(nodeType, []).append((plugPath, key, _prepare(key, value)))
 

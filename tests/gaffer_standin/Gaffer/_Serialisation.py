@@ -459,10 +459,9 @@ class ScriptNode(Node):
         self.addChild(_Core.FloatPlug("framesPerSecond", defaultValue=24.0, minValue=0.0))
         self.__context = Context()
         self.__context["script:name"] = ""
-        self.__context["project:name"] = "default"
-        self.__context["project:rootDirectory"] = os.path.join(
-            os.path.expanduser("~"), "gaffer", "projects", "default"
-        )
+        # No `project:*` : a ScriptNode does not define them (src/Gaffer/
+        # ScriptNode.cpp) ; only the gui and dispatch apps add them, in
+        # `startup/gui/project.py` / `startup/dispatch/project.py`.
         # As ScriptNode.cpp : the frame range plugs drive these variables.
         self.__context["frameRange:start"] = 1
         self.__context["frameRange:end"] = 100
