@@ -32,7 +32,7 @@ from SegmentationCore.models.groundingdino.postprocess import box_iou  # noqa: E
 from SegmentationCore.plates import ArrayFrameSource  # noqa: E402
 
 # (width, height) of the frames tried; each is also exported as its own graph.
-FRAMES = ((512, 224), (512, 256), (384, 288))  # 2.29:1 scope-like, 2:1, 4:3
+FRAMES = ((512, 256), (384, 288))  # 2:1 (into 16:9), 4:3 (into the square graph)
 PADDED = ((512, 288), (288, 512), (320, 320))
 
 

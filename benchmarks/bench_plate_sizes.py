@@ -1,0 +1,68 @@
+"""Peak memory of ``autoseg run`` at 1080p, 4K and 6K plate sizes.
+
+For each size, writes a short generated half-float EXR plate (6 frames by
+default), then runs the whole pipeline (all four stages, one process, the
+synthetic backends that answer from the plate's ground truth) and prints
+the peak resident memory of the child (``ru_maxrss``), the seconds per
+stage and the size of the mattes written at plate resolution. Usage::
+
+    flock /tmp/heavy.lock .venv/bin/python benchmarks/bench_plate_sizes.py [--frames 6] [--sizes 1920x1080,4096x2160,6144x3160]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import shutil
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_memory import run_autoseg  # noqa: E402
+
+from SegmentationCore import synthetic  # noqa: E402
+
+SIZES = "1920x1080,4096x2160,6144x3160"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=6)
+    parser.add_argument("--sizes", default=SIZES)
+    parser.add_argument("--objects", type=int, default=6)
+    parser.add_argument("--folder", default="/tmp/autoseg-bench-plate-sizes")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args(argv)
+    folder = pathlib.Path(args.folder)
+    print(f"synthetic backends, {args.frames} frames, {args.objects} objects, working size 1024 (default)")
+    print(f"{'plate':>10s} {'peak RSS MiB':>12s} {'seconds':>8s}  {'per stage (s)':38s} {'mattes MiB/frame':>16s}")
+    for size in args.sizes.split(","):
+        width, height = (int(v) for v in size.split("x"))
+        plate_dir = folder / size / "plate"
+        shutil.rmtree(folder / size, ignore_errors=True)
+        spec = synthetic.generate_shot(seed=11, num_frames=args.frames, width=width, height=height, num_objects=args.objects)
+        started = time.perf_counter()
+        synthetic.SyntheticShot(spec).write_plate(plate_dir, "plate", "exr")
+        written = time.perf_counter() - started
+        output = folder / size / "out"
+        output.mkdir(parents=True)
+        code, peak, seconds, summary = run_autoseg([
+            "run", str(plate_dir / "plate.####.exr"), "--output", str(output),
+            "--synthetic", str(plate_dir / "plate.shot.json"), "--synthetic-faults", "faulty",
+        ])
+        if code != 0:
+            print(f"{size}: autoseg exited {code}")
+            return code
+        stages = " ".join(f"{k[:5]} {v.get('seconds', 0):.1f}" for k, v in summary.get("stages", {}).items())
+        mattes = sum(p.stat().st_size for p in output.glob("*.exr")) / 2**20 / args.frames
+        print(f"{size:>10s} {peak:12.0f} {seconds:8.1f}  {stages:38s} {mattes:16.1f}   (plate written in {written:.0f} s)", flush=True)
+        if not args.keep:
+            shutil.rmtree(folder / size, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
