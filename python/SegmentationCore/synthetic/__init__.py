@@ -21,7 +21,7 @@ from .backends import (
     TrackerFaults,
     resolve_prompt,
 )
-from .shot import ObjectSpec, ShotSpec, SyntheticShot, generate_shot, srgb_to_linear
+from .shot import WORLDS, ObjectSpec, ShotSpec, SyntheticShot, generate_shot, srgb_to_linear
 
 
 @dataclasses.dataclass
@@ -39,6 +39,18 @@ FAULT_PRESETS = {
         DetectorFaults(miss_rate=0.2, false_pair_rate=0.25, part_box_rate=0.2, jitter=0.03),
         SegmenterFaults(shrink_rate=0.1, grow_rate=0.1),
         TrackerFaults(drift=0.0015, lose_below_visible=0.25),
+    ),
+    # the same, but the tracker's drift smears and grows the mask into the background
+    "faulty-smear": lambda: Faults(
+        DetectorFaults(miss_rate=0.2, false_pair_rate=0.25, part_box_rate=0.2, jitter=0.03),
+        SegmenterFaults(shrink_rate=0.1, grow_rate=0.1),
+        TrackerFaults(drift=0.0015, drift_mode="smear", lose_below_visible=0.25),
+    ),
+    # the same, but the tracker's drift creeps onto the neighbours an object touches
+    "faulty-creep": lambda: Faults(
+        DetectorFaults(miss_rate=0.2, false_pair_rate=0.25, part_box_rate=0.2, jitter=0.03),
+        SegmenterFaults(shrink_rate=0.1, grow_rate=0.1),
+        TrackerFaults(drift=0.0015, drift_mode="creep", lose_below_visible=0.25),
     ),
 }
 
@@ -60,5 +72,5 @@ def make_backends(shot: SyntheticShot, faults: str | Faults = "none", seed: int 
 __all__ = [
     "DetectorFaults", "Faults", "FAULT_PRESETS", "ObjectSpec", "SegmenterFaults", "ShotSpec",
     "SyntheticDetector", "SyntheticSegmenter", "SyntheticShot", "SyntheticTracker", "TrackerFaults",
-    "generate_shot", "make_backends", "resolve_prompt", "srgb_to_linear",
+    "WORLDS", "generate_shot", "make_backends", "resolve_prompt", "srgb_to_linear",
 ]

@@ -6,8 +6,11 @@ them, and inject the faults the paper's rules exist to repair:
 * detector: missed detections, a false box spanning two neighbours, a
   duplicate box on part of an object, jittered boxes;
 * segmenter: masks too small or too large;
-* tracker: drift (the mask slides away from the object with the distance
-  from the prompted frame) and losing objects once they are mostly hidden.
+* tracker: drift with the distance from the prompted frame (``slide``: the
+  mask slides away from the object; ``smear``: it smears and grows into
+  the background along one direction; ``creep``: it grows onto the
+  neighbouring objects it touches) and losing objects once they are mostly
+  hidden.
 
 Every random choice is seeded by ``(seed, frame, object, fault)``, so results
 do not depend on call order. Each backend records its calls (``calls``) so
@@ -274,6 +277,7 @@ class TrackerFaults:
     """How the synthetic tracker goes wrong."""
 
     drift: float = 0.0  # mask offset per frame from the prompted frame, units of frame height
+    drift_mode: str = "slide"  # slide (rigid shift) | smear (trail + growth into the background) | creep (onto neighbours)
     lose_below_visible: float = 0.0  # lose an object (for the rest of the session) once less than this fraction is visible
 
 
@@ -340,11 +344,30 @@ class SyntheticTracker:
                 distance = abs(frame - referent.start_frame)
                 if self.faults.drift and distance:
                     offset = self.faults.drift * distance * size[0]
-                    mask = _shift(mask, offset * referent.direction[1], offset * referent.direction[0])
+                    members = set(referent.whole) | ({referent.part_object} if referent.part_object is not None else set())
+                    mask = self._drift(mask, offset, referent.direction, masks, members)
                 if mask.max() >= 0.5:
                     probabilities[row] = mask
                     scores[row] = 1.0
             yield TrackedFrame(frame, list(object_ids), probabilities, scores)
+
+    def _drift(self, mask: np.ndarray, offset: float, direction, masks: Mapping[int, np.ndarray], members) -> np.ndarray:
+        mode = self.faults.drift_mode
+        if mode == "slide":
+            return _shift(mask, offset * direction[1], offset * direction[0])
+        if mode == "smear":  # a trail along the drift direction: the mask grows into the background
+            out = mask.copy()
+            for fraction in (0.25, 0.5, 0.75, 1.0):
+                np.maximum(out, _shift(mask, fraction * offset * direction[1], fraction * offset * direction[0]), out=out)
+            return out
+        if mode == "creep":  # the parts of touching neighbours within ``offset`` pixels join the mask
+            reach = maskops.dilate(mask >= 0.5, max(1, int(round(offset))))
+            out = mask.copy()
+            for index, other in masks.items():
+                if index not in members:
+                    np.maximum(out, np.where(reach, other, 0.0).astype(np.float32), out=out)
+            return out
+        raise ValueError(f"unknown tracker drift mode {mode!r}; choose slide, smear or creep")
 
     def _carry_part(self, referent: _Referent, frame: int, size, masks) -> np.ndarray:
         index = referent.part_object

@@ -36,6 +36,8 @@ class ObjectSpec:
     velocity: tuple[float, float] = (0.0, 0.0)  # per frame
     wobble: float = 0.0  # vertical sinusoidal motion amplitude
     wobble_period: float = 24.0
+    sway: float = 0.0  # horizontal sinusoidal motion amplitude (objects near an edge leave and come back)
+    sway_period: float = 40.0
     rotation: float = 0.0  # radians on the first frame
     spin: float = 0.0  # radians per frame
     depth: float = 0.0  # larger is nearer the camera (drawn on top)
@@ -51,6 +53,8 @@ class ObjectSpec:
         y = self.start[1] + self.velocity[1] * t
         if self.wobble:
             y += self.wobble * math.sin(2 * math.pi * t / self.wobble_period)
+        if self.sway:
+            x += self.sway * math.sin(2 * math.pi * t / self.sway_period)
         return x, y
 
     def angle(self, t: float) -> float:
@@ -133,12 +137,23 @@ def generate_shot(
     num_objects: int = 5,
     labels: Sequence[str] = ("person",),
     first_frame: int = 1001,
+    world: str = "default",
 ) -> ShotSpec:
     """A random but deterministic shot: person-like shapes crossing the frame.
 
     Guarantees at least one object entering from outside the frame, one
     leaving it and (for 3+ objects) crossing paths that cause occlusions.
+    ``world`` picks the kind of shot (see :data:`WORLDS`): ``default``;
+    ``crowded`` (at least 8 objects packed into the middle third, heavy
+    occlusion); ``crossing`` (pairs walking through each other in opposite
+    directions at similar heights); ``return`` (objects that sway out of
+    the frame and come back, or are hidden behind a large near object for a
+    while).
     """
+    if world not in WORLDS:
+        raise ValueError(f"unknown synthetic world {world!r}; choose from {', '.join(WORLDS)}")
+    if world != "default":
+        return _generate_world(world, seed, num_frames, width, height, num_objects, labels, first_frame)
     rng = np.random.default_rng(seed)
     aspect = width / height
     objects: list[ObjectSpec] = []
@@ -170,6 +185,69 @@ def generate_shot(
                 rotation=float(rng.uniform(-0.2, 0.2)),
                 spin=float(rng.uniform(-0.004, 0.004)),
                 depth=float(depths[index]),
+                colour=_PALETTE[index % len(_PALETTE)],
+                texture=float(rng.uniform(0.15, 0.35)),
+                texture_scale=float(rng.uniform(40, 90)),
+                lobes=int(rng.integers(2, 5)),
+                lobe_amount=float(rng.uniform(0.08, 0.18)),
+            )
+        )
+    return ShotSpec(width=width, height=height, num_frames=num_frames, first_frame=first_frame, seed=seed, objects=objects)
+
+
+WORLDS = ("default", "crowded", "crossing", "return")
+
+
+def _generate_world(
+    world: str, seed: int, num_frames: int, width: int, height: int, num_objects: int,
+    labels: Sequence[str], first_frame: int,
+) -> ShotSpec:
+    rng = np.random.default_rng([seed, WORLDS.index(world)])
+    aspect = width / height
+    span = max(num_frames - 1, 1)
+    count = max(num_objects, 8) if world == "crowded" else num_objects
+    depths = rng.permutation(count).astype(float)
+    objects: list[ObjectSpec] = []
+    for index in range(count):
+        ry = float(rng.uniform(0.11, 0.18))
+        rx = float(ry * rng.uniform(0.35, 0.6))
+        sway = 0.0
+        sway_period = 40.0
+        if world == "crowded":  # everyone within the middle third: constant overlaps
+            y = float(rng.uniform(0.4, 0.6))
+            x0 = float(rng.uniform(0.3, 0.7)) * aspect
+            x1 = float(np.clip(x0 + rng.uniform(-0.3, 0.3) * aspect, 0.25 * aspect, 0.75 * aspect))
+        elif world == "crossing":  # pairs walking through each other
+            y = float(0.5 + rng.uniform(-0.06, 0.06))
+            left = index % 2 == 0
+            x0 = float(rng.uniform(0.05, 0.3)) * aspect if left else float(rng.uniform(0.7, 0.95)) * aspect
+            x1 = float(rng.uniform(0.65, 0.95)) * aspect if left else float(rng.uniform(0.05, 0.35)) * aspect
+        else:  # return: sway out of the frame and back in, or hide behind a wide near object
+            y = float(rng.uniform(0.35, 0.65))
+            if index == 0:  # a wide object close to the camera, slowly crossing the middle
+                rx, ry = 0.22, 0.3
+                x0, x1 = 0.3 * aspect, 0.7 * aspect
+            else:
+                edge = index % 2 == 1
+                x0 = float(rng.uniform(0.05, 0.12)) * aspect if edge else float(rng.uniform(0.88, 0.95)) * aspect
+                x1 = x0
+                sway = (-1 if edge else 1) * float(rng.uniform(0.2, 0.3) * aspect)
+                sway_period = float(rng.uniform(0.6, 1.0) * num_frames)
+        velocity = ((x1 - x0) / span, float(rng.uniform(-0.03, 0.03)) / span)
+        objects.append(
+            ObjectSpec(
+                label=str(labels[index % len(labels)]),
+                shape=SHAPES[index % len(SHAPES)],
+                radius=(rx, ry),
+                start=(x0, y),
+                velocity=velocity,
+                wobble=float(rng.uniform(0.0, 0.015)),
+                wobble_period=float(rng.uniform(12, 30)),
+                sway=sway,
+                sway_period=sway_period,
+                rotation=float(rng.uniform(-0.2, 0.2)),
+                spin=float(rng.uniform(-0.004, 0.004)),
+                depth=float(depths[index]) if not (world == "return" and index == 0) else float(count),
                 colour=_PALETTE[index % len(_PALETTE)],
                 texture=float(rng.uniform(0.15, 0.35)),
                 texture_scale=float(rng.uniform(40, 90)),
