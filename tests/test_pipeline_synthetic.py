@@ -146,3 +146,57 @@ def test_tracker_can_lose_objects_that_get_hidden():
     assert all(t.mask(1).max() == 0 for t in out[scores.index(-1):])  # lost for good in this session
     # the object is visible again at the end: a later session would find it
     assert 0 in shot.gt_masks(19)
+
+
+# ---------------------------------------------------------------- worlds and drift modes
+
+
+def visible_runs(shot, index):
+    """Per frame whether object ``index`` is in the frame (any visible or hidden pixel)."""
+    return [bool((shot.full_mask(index, f) >= 0.5).any()) for f in shot.frame_numbers]
+
+
+def test_worlds_are_deterministic_and_have_what_their_names_promise():
+    make = lambda world, seed=0: synthetic.generate_shot(seed=seed, num_frames=48, width=320, height=180, num_objects=5, world=world)  # noqa: E731
+    for world in synthetic.WORLDS:
+        assert make(world) == make(world) and make(world) != make(world, 1)
+    crowded = synthetic.SyntheticShot(make("crowded"))
+    assert len(crowded.spec.objects) >= 8
+    hidden = [sum(1 for k, m in crowded.gt_masks(f).items() if (m >= 0.5).sum() < 0.7 * (crowded.full_mask(k, f) >= 0.5).sum())
+              for f in crowded.frame_numbers]
+    assert np.mean(hidden) >= 2  # heavy occlusion: on average two or more objects mostly hidden
+    crossing = make("crossing")
+    directions = {np.sign(o.velocity[0]) for o in crossing.objects}
+    assert directions == {-1.0, 1.0}
+    back = synthetic.SyntheticShot(make("return"))
+    returns = 0
+    for index in range(len(back.spec.objects)):
+        runs = visible_runs(back, index)
+        gone = [i for i in range(1, len(runs)) if runs[i - 1] and not runs[i]]
+        returns += any(any(runs[i:]) for i in gone)
+    assert returns >= 2  # objects that leave the frame and come back
+    with pytest.raises(ValueError, match="unknown synthetic world 'busy'"):
+        make("busy")
+
+
+def test_smear_and_creep_drift_grow_the_mask_instead_of_sliding_it():
+    spec = synthetic.ShotSpec(width=200, height=100, num_frames=12, first_frame=0, objects=[
+        synthetic.ObjectSpec(radius=(0.1, 0.3), start=(0.7, 0.5), depth=0),
+        synthetic.ObjectSpec(radius=(0.1, 0.3), start=(0.95, 0.5), depth=1),  # a touching neighbour
+    ])
+    shot = synthetic.SyntheticShot(spec)
+    truth = shot.gt_masks(0)
+    prompts = {0: {1: Prompt(mask=truth[0])}}
+
+    def last(mode):
+        faults = synthetic.TrackerFaults(drift=0.02, drift_mode=mode)
+        return list(synthetic.SyntheticTracker(shot, faults).track(shot, prompts, list(range(12))))[-1].mask(1) >= 0.5
+
+    area = (truth[0] >= 0.5).sum()
+    slide, smear, creep = last("slide"), last("smear"), last("creep")
+    assert abs(slide.sum() - area) < 0.1 * area  # rigid: same size, moved
+    assert smear.sum() > 1.3 * area and (smear & (truth[0] >= 0.5)).sum() == area  # keeps the object, grows a trail
+    neighbour = truth[1] >= 0.5
+    assert (creep & neighbour).sum() > 0.1 * neighbour.sum() and (creep & (truth[0] >= 0.5)).sum() == area
+    with pytest.raises(ValueError, match="unknown tracker drift mode"):
+        last("wobble")
