@@ -94,6 +94,19 @@ sharedPlugs = [
 	( "Track.providers", "providers" ),
 ]
 
+# Their presets are registered by GafferSegmentationUI.AutoSegmentUI.
+modelPlugs = ( "detectorModel", "sam2Model" )
+
+plateBrowserMetadata = [
+	( "plugValueWidget:type", "GafferUI.FileSystemPathPlugValueWidget" ),
+	( "path:leaf", True ),
+	( "path:valid", True ),
+	( "path:bookmarks", "image" ),
+	( "fileSystemPath:extensions", "exr dpx tif tiff png jpg jpeg cin hdr" ),
+	( "fileSystemPath:extensionsLabel", "Show only image files" ),
+	( "fileSystemPath:includeSequences", True ),
+]
+
 outputDefaults = {
 	"objectIdFileName" : "${project:rootDirectory}/segmentation/${script:name}/objectId.####.exr",
 	"cryptomatteFileName" : "${project:rootDirectory}/segmentation/${script:name}/cryptomatte.####.exr",
@@ -133,7 +146,11 @@ def build( parent, name = "AutoSegment" ) :
 	box["ObjectIdWriter"]["in"].setInput( box["Track"]["layers"] )
 
 	for plugName, path, section in promotedPlugs :
-		plug = Gaffer.PlugAlgo.promoteWithName( __plug( box, path ), plugName )
+		# Promotion copies metadata values : the model presets (functions
+		# that look for model folders each time) would be frozen in the file.
+		# GafferSegmentationUI registers live ones for the Reference instead.
+		exclude = "layout:* presetNames presetValues" if plugName in modelPlugs else "layout:*"
+		plug = Gaffer.PlugAlgo.promoteWithName( __plug( box, path ), plugName, excludeMetadata = exclude )
 		if section is not None :
 			Gaffer.Metadata.registerValue( plug, "layout:section", section )
 
@@ -144,6 +161,11 @@ def build( parent, name = "AutoSegment" ) :
 		number (e.g. `/shots/sh010/plate/sh010_plate.####.exr`).
 		"""
 	)
+	# What GafferImageUI registers for ImageReader's `fileName`, which a
+	# promotion made without the UI loaded (`gaffer python`) does not copy.
+	for key, value in plateBrowserMetadata :
+		Gaffer.Metadata.registerValue( box["plate"], key, value )
+
 	Gaffer.Metadata.registerValue(
 		box["task"], "description",
 		"""

@@ -167,6 +167,34 @@ class AutoSegmentTest( GafferSegmentationTest.SegmentationTestCase ) :
 		with self.frameContext( script, self.firstFrame + 3 ) :
 			self.assertEqual( sorted( GafferImage.ImageAlgo.image( reference["out"] ).keys() ), [ "A", "B", "G", "R" ] )
 
+	def testReferenceUIMetadata( self ) :
+
+		# A Reference loaded in a real Gaffer gets a file browser for the
+		# plate and live model presets : model folders exported after the
+		# template was written appear in the menus.
+		import GafferSegmentationUI
+
+		script = Gaffer.ScriptNode()
+		reference = self.__load( script )
+		self.assertEqual( Gaffer.Metadata.value( reference["plate"], "plugValueWidget:type" ), "GafferUI.FileSystemPathPlugValueWidget" )
+		self.assertTrue( Gaffer.Metadata.value( reference["plate"], "fileSystemPath:includeSequences" ) )
+
+		models = self.temporaryDirectory() / "models"
+		os.makedirs( str( models / "mySam2" ) )
+		with open( str( models / "mySam2" / "manifest.json" ), "w" ) as f :
+			f.write( '{ "kind" : "sam2" }' )
+		previous = os.environ.get( "SEGMENTATION_MODEL_PATHS" )
+		os.environ["SEGMENTATION_MODEL_PATHS"] = str( models )
+		try :
+			self.assertIn( "mySam2", list( Gaffer.Metadata.value( reference["sam2Model"], "presetValues" ) ) )
+			self.assertIn( "sam2.1_hiera_l", list( Gaffer.Metadata.value( reference["sam2Model"], "presetValues" ) ) )
+			self.assertIn( "groundingdino_swint", list( Gaffer.Metadata.value( reference["detectorModel"], "presetValues" ) ) )
+		finally :
+			if previous is None :
+				os.environ.pop( "SEGMENTATION_MODEL_PATHS", None )
+			else :
+				os.environ["SEGMENTATION_MODEL_PATHS"] = previous
+
 	def testSavedScriptKeepsShotSettings( self ) :
 
 		script = Gaffer.ScriptNode()

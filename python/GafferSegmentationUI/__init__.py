@@ -45,6 +45,7 @@ from . import TrackPassUI
 from . import TrackUI
 from . import ObjectIdWriterUI
 from . import ObjectIdMatteUI
+from . import AutoSegmentUI
 
 def autoSegmentReference() :
 

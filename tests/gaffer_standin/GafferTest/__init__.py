@@ -53,6 +53,23 @@ class TestCase(unittest.TestCase):
     def ignoreMessage(self, level, context, message):
         self.__ignored.add("%s : %s : %s" % (IECore.Msg.levelAsString(level), context, message))
 
+    def assertModuleDoesNotImportUI(self, moduleName):
+        # python/GafferTest/TestCase.py (Gaffer 1.5.16.5) runs the same script
+        # with `gaffer python` ; the stand-in runs it with this Python and
+        # this `sys.path`.
+        import os
+        import subprocess
+        import sys
+        script = self.temporaryDirectory() / "test.py"
+        with open(script, "w", encoding="utf-8") as f:
+            f.write("import {}\n".format(moduleName))
+            f.write("import sys\n")
+            f.write("assert( 'GafferUI' not in sys.modules )\n")
+        subprocess.check_call(
+            [sys.executable, str(script)],
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
+        )
+
     def temporaryDirectory(self):
         if self.__temporaryDirectory is None:
             self.__temporaryDirectory = pathlib.Path(tempfile.mkdtemp(prefix="gafferTest"))

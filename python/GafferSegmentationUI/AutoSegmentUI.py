@@ -1,0 +1,67 @@
+##########################################################################
+#
+#  Copyright (c) 2026, GafferSegmentation contributors. All rights reserved.
+#
+#  Redistribution and use in source and binary forms, with or without
+#  modification, are permitted provided that the following conditions are
+#  met:
+#
+#      * Redistributions of source code must retain the above
+#        copyright notice, this list of conditions and the following
+#        disclaimer.
+#
+#      * Redistributions in binary form must reproduce the above
+#        copyright notice, this list of conditions and the following
+#        disclaimer in the documentation and/or other materials provided with
+#        the distribution.
+#
+#      * Neither the name of the copyright holders nor the names of
+#        any other contributors to this software may be used to endorse or
+#        promote products derived from this software without specific prior
+#        written permission.
+#
+#  THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS
+#  IS" AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO,
+#  THE IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR
+#  PURPOSE ARE DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT OWNER OR
+#  CONTRIBUTORS BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL,
+#  EXEMPLARY, OR CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT LIMITED TO,
+#  PROCUREMENT OF SUBSTITUTE GOODS OR SERVICES; LOSS OF USE, DATA, OR
+#  PROFITS; OR BUSINESS INTERRUPTION) HOWEVER CAUSED AND ON ANY THEORY OF
+#  LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY, OR TORT (INCLUDING
+#  NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE OF THIS
+#  SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+#
+##########################################################################
+
+import os
+
+import Gaffer
+
+from . import ModelPresets
+
+## Live model presets for References to the AutoSegment template. The
+# template's promoted model plugs carry no presets (promotion would freeze
+# the model folders found when it was exported) : these are registered on
+# Gaffer.Reference by plug name, and answer only for References loaded from
+# `AutoSegment.grf`.
+
+__kinds = { "detectorModel" : "groundingdino", "sam2Model" : "sam2" }
+
+def __isAutoSegment( plug ) :
+
+	node = plug.node()
+	return isinstance( node, Gaffer.Reference ) and os.path.basename( node.fileName() ) == "AutoSegment.grf"
+
+def __presets( kind, names ) :
+
+	def value( plug ) :
+		if not __isAutoSegment( plug ) :
+			return None
+		return ( ModelPresets.presetNames( kind ) if names else ModelPresets.presetValues( kind ) )( plug )
+
+	return value
+
+for __plugName, __kind in __kinds.items() :
+	Gaffer.Metadata.registerValue( Gaffer.Reference, __plugName, "presetNames", __presets( __kind, True ) )
+	Gaffer.Metadata.registerValue( Gaffer.Reference, __plugName, "presetValues", __presets( __kind, False ) )
