@@ -323,23 +323,30 @@ def _reidentify(
     cache: MaskCache, frame: int, entries: list[Match], new_indices: list[int], binary: np.ndarray,
     labels: Sequence[str], params: TrackingParams, excluded: set[int],
 ) -> list[int]:
-    """``guarded`` rule: an unmatched stage-2 mask that overlaps (IoU >=
-    ``reid_iou``) a layer the cache holds on a nearby frame (the nearest
-    within ``window`` frames either way) continues that layer instead of
-    starting a new one, if the layer is matched by no other mask here (the
-    tracker lost it behind an occluder, or its track left it on this
-    frame). Returns the entries that still start new layers."""
+    """``guarded`` rule: re-identification from the cache's nearby frames.
+
+    An unmatched stage-2 mask continues a layer instead of starting a new
+    one when it overlaps (IoU, or the share of the layer inside it, >=
+    ``reid_iou``) where that layer would be now: the layer's mask on its
+    nearest frame within ``window`` frames either way, moved with the
+    velocity of its centroid there (:func:`_predict`). Only layers that no
+    other mask matches on this frame qualify (the tracker lost them behind
+    an occluder, or their track left the object). Returns the entries that
+    still start new layers."""
     if not new_indices:
         return new_indices
     claimed = {e.layer_id for e in entries if e.kind in (DIRECT, PARTIAL)} | excluded
     remaining = list(new_indices)
+    examined: set[int] = set()  # layers judged at their nearest appearance already
     for distance in range(1, params.window + 1):
         if not remaining:
             break
+        seen_here: set[int] = set()
         for neighbour in (frame - distance, frame + distance):
             if not cache.has_frame(neighbour) or not remaining:
                 continue
-            layers = {i: m for i, m in cache.layer_masks(neighbour).items() if i not in claimed}
+            layers = {i: m for i, m in cache.layer_masks(neighbour).items() if i not in claimed and i not in examined}
+            seen_here |= set(layers)
             if params.per_class:
                 layers = {i: m for i, m in layers.items() if i in cache.layer_ids}
             if not layers:
@@ -362,6 +369,7 @@ def _reidentify(
                 entries[position].kind, entries[position].layer_id, entries[position].iou = REIDENTIFIED, layer_id, float(iou[row, best])
                 claimed.add(layer_id)
             remaining = [k for k in remaining if entries[k].kind == NEW]
+        examined |= seen_here
     return remaining
 
 
