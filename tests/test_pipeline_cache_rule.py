@@ -344,3 +344,19 @@ def test_autoseg_runs_the_recent_rule_persists_ages_and_a_changed_rule_is_a_diff
     assert code == 0, err
     stored = list((tmp_path / "out/.autoseg").rglob("frames/*.npz"))
     assert stored and not any("age_ids" in np.load(p).files for p in stored)
+
+
+def test_the_browser_tool_takes_the_cache_rule_from_its_tracking_settings():
+    from SegmentationCore.server import workflows
+
+    class Request:
+        def __init__(self, **body):
+            self.body = body
+
+        def arg(self, name, default=..., kind=str):
+            return kind(self.body[name]) if name in self.body else default
+
+    assert workflows.tracking_settings(Request()).cache_rule == "paper"
+    assert workflows.tracking_settings(Request(cache_rule="guarded")).cache_rule == "guarded"
+    with pytest.raises(Exception, match=r"Tracking settings: cache_rule must be one of .*'guarded', not 'newest'"):
+        workflows.tracking_settings(Request(cache_rule="newest"))

@@ -174,10 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     algo.add_argument("--direct-iou", type=_fraction, default=0.9, help="stage 3: IoU of a direct match (0.9)")
     algo.add_argument("--partial-sim", type=_fraction, default=0.5, help="stage 3: Sim of a partial match (0.5)")
     algo.add_argument("--no-backward", action="store_true", help="skip the backward pass")
-    algo.add_argument("--cache-rule", choices=("paper", "recent"), default="paper",
-                      help="stage 3: how tracked frames enter the mask cache: the paper's epsilon rule (default), or "
-                      "'recent': a layer's most recently prompted evidence replaces older evidence (removes drift; "
-                      "see docs/pipeline.md)")
+    algo.add_argument("--cache-rule", choices=("paper", "recent", "guarded"), default="paper",
+                      help="stage 3: how tracked frames enter the mask cache: the paper's epsilon rule (default); "
+                      "'recent': a layer's most recently prompted evidence replaces older evidence (removes drift); "
+                      "'guarded': recent, plus one stage-2 mask per layer and re-identification of lost layers "
+                      "(removes drift without extra ID switches; see docs/pipeline.md)")
     run.add_argument("--synthetic", help=argparse.SUPPRESS)  # a shot.json: synthetic backends (tests, benchmarks)
     run.add_argument("--synthetic-faults", default="none", help=argparse.SUPPRESS)
     run.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto", help="progress display")

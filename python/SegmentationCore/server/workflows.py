@@ -384,6 +384,7 @@ def tracking_settings(request: "Request") -> "TrackingParams":
         reprompt_every=request.arg("reprompt_every", defaults.reprompt_every, kind=int),
         epsilon=request.arg("epsilon", defaults.epsilon, kind=float),
         backward=request.arg("backward", defaults.backward, kind=http.as_bool),
+        cache_rule=request.arg("cache_rule", defaults.cache_rule, kind=str),
     )
     try:
         params.validate()

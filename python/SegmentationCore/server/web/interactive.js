@@ -350,7 +350,7 @@
 
 	async function track() {
 		if (state.playing) togglePlay();
-		await runJob("/api/track", { backward: $("#backward").checked }, "Tracking");
+		await runJob("/api/track", { backward: $("#backward").checked, cache_rule: $("#cache-rule").value }, "Tracking");
 	}
 
 	async function cancelJob() {
