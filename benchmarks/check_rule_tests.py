@@ -17,7 +17,9 @@ SRC = pathlib.Path(__file__).resolve().parents[1]
 PY = sys.executable
 _parser = argparse.ArgumentParser(description=__doc__)
 _parser.add_argument("--scratch", default="/tmp/autoseg-mutations")
-DST = pathlib.Path(_parser.parse_args().scratch)
+_parser.add_argument("--only", default="", help="comma-separated mutation name prefixes to run (e.g. R,G3); all by default")
+_args = _parser.parse_args()
+DST = pathlib.Path(_args.scratch)
 M = [
  ("S1 stage-2 discard rule off", "stage2.py", "discard = alive & (overlapping.sum(axis=1) >= params.discard_min_others)", "discard = alive & False"),
  ("S2 discard needs only one other", "stage2.py", "discard = alive & (overlapping.sum(axis=1) >= params.discard_min_others)", "discard = alive & (overlapping.sum(axis=1) >= 1)"),
@@ -38,21 +40,32 @@ M = [
  ("R1 recent rule: older evidence accepted", "mask_cache.py", "if ages_in[i] <= maps.ages.get(int(layer_ids[i]), np.inf)]", "if True]"),
  ("R2 recent rule: older pixels of a layer not released", "mask_cache.py", "released = np.isin(maps.ids, ids)", "released = np.zeros(maps.ids.shape, bool)"),
  ("R3 recent rule: fresher evidence does not beat older layers", "mask_cache.py", "base = np.where(candidate_ages < owner_age, 0.0, current)", "base = current"),
- ("R4 recent rule falls back to the paper rule", "tracking.py", "    if params.cache_rule == RECENT_RULE:\n", "    if False:\n"),
+ ("R4 recent rule falls back to the paper rule", "tracking.py", "    if params.cache_rule in (RECENT_RULE, GUARDED_RULE):\n        object_ages", "    if params.cache_rule in (GUARDED_RULE,):\n        object_ages"),
  ("R5 evidence age does not grow while propagating", "tracking.py", "ages = {i: age + (step - start) for i, (start, age) in anchors.items()}", "ages = {i: age for i, (start, age) in anchors.items()}"),
- ("R6 partial-match prompts count as fresh evidence", "tracking.py", "if all(e.kind in (DIRECT, NEW) for e in entries) and len(entries) == 1}", "}"),
+ ("R6 partial-match prompts count as fresh evidence", "tracking.py", "if all(e.kind in (DIRECT, NEW, REIDENTIFIED) for e in entries) and len(entries) == 1}", "}"),
+ ("G1 guarded: several stage-2 masks may share one layer", "tracking.py", "new_indices = sorted(new_indices + _split_shared_layers(matches.entries))", "new_indices = sorted(new_indices)"),
+ ("G2 guarded: a shared layer keeps its worst mask", "tracking.py", "keep = max(positions, key=lambda k: entries[k].iou)", "keep = min(positions, key=lambda k: entries[k].iou)"),
+ ("G3 guarded: cache prompts keep other layers' fresh pixels", "tracking.py", "        present = _without_other_fresh_masks(present, matches, params.mask_threshold)", "        present = dict(present)"),
+ ("G4 guarded: no re-identification", "tracking.py", "new_indices = _reidentify(cache, frame, matches.entries, new_indices, binary, stage2_result.labels, params, set(overrides))", "new_indices = list(new_indices)"),
+ ("G5 guarded: re-identification without motion", "tracking.py", "moved = [_predict(cache, layers[i] >= params.mask_threshold, i, neighbour, frame, params) for i in layer_ids]", "moved = [layers[i] >= params.mask_threshold for i in layer_ids]"),
+ ("G6 guarded: re-identification takes matched layers", "tracking.py", "claimed = {e.layer_id for e in entries if e.kind in (DIRECT, PARTIAL)} | excluded", "claimed = set(excluded)"),
+ ("G7 guarded falls back to the paper merge", "tracking.py", "    if params.cache_rule in (RECENT_RULE, GUARDED_RULE):\n        object_ages", "    if params.cache_rule in (RECENT_RULE,):\n        object_ages"),
+ ("G8 guarded: re-identified prompts are not fresh", "tracking.py", "(DIRECT, NEW, REIDENTIFIED) for e in entries)", "(DIRECT, NEW) for e in entries)"),
 ]
 TESTS = ["tests/test_pipeline_stage2.py", "tests/test_pipeline_cache.py", "tests/test_pipeline_tracking.py", "tests/test_pipeline_interactive.py",
          "tests/test_pipeline_cache_rule.py"]
 ok = True
+_only = [p for p in _args.only.split(",") if p]
 for name, module, old, new in M:
+    if _only and not any(name.split(" ")[0] == p or name.startswith(p) and p[-1:].isalpha() for p in _only):
+        continue
     if DST.exists(): shutil.rmtree(DST)
     DST.mkdir(parents=True)
     shutil.copytree(SRC / 'python', DST / 'python', ignore=shutil.ignore_patterns('__pycache__'))
     shutil.copytree(SRC / 'tests', DST / 'tests', ignore=shutil.ignore_patterns('__pycache__', 'test-artifacts'))
     shutil.copy(SRC / 'pyproject.toml', DST / 'pyproject.toml')
     (DST / 'export').mkdir()
-    path = DST / 'python/SegmentationCore' / module
+    path = DST / 'python/SegmentationCore/pipeline' / module
     text = path.read_text()
     assert text.count(old) == 1, (name, text.count(old))
     path.write_text(text.replace(old, new))
