@@ -153,7 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="mattes cover the plate's display window (default: its data window, overscan included)")
     run.add_argument("--name", help="output name stem (default: the plate's name)")
     run.add_argument("--work-dir", help="where stage results are kept (default OUTPUT/.autoseg/NAME)")
-    run.add_argument("--stage", default="all", help="detect, segment, track, write or all; several separated by commas")
+    run.add_argument("--stage", default="all", help="detect, segment, track, reconcile, write or all; several separated by commas")
+    run.add_argument("--batch", help="run the stage(s) only on these plate frames, e.g. 1001-1020 (farm batches; docs/farm.md)")
+    run.add_argument("--chunks", type=_positive_int, default=1,
+                     help="track the shot in this many overlapping chunks, reconciled afterwards (default 1: one loop)")
+    run.add_argument("--chunk-overlap", type=_positive_int, help="frames neighbouring chunks share at least (default: --window)")
+    run.add_argument("--chunk", help="with --stage track: track only chunk i/n (0-based i, n = --chunks)")
+    run.add_argument("--workers", type=_positive_int, help="run the task graph of `autoseg plan` with this many local processes")
+    run.add_argument("--batch-size", type=_positive_int, default=None, help="frames per detect/segment/write task with --workers (default 10)")
     run.add_argument("--force", action="store_true", help="redo the requested stages and overwrite existing results")
     run.add_argument("--prompts", help="interactive prompt file (JSON, see docs/pipeline.md)")
     run.add_argument("--providers", help="ONNX Runtime execution providers, e.g. cuda,cpu (default: best available)")
@@ -223,9 +230,9 @@ def _stages(text: str) -> list[str]:
     parts = [p.strip().lower() for p in text.split(",") if p.strip()]
     if not parts or "all" in parts:
         return list(STAGES)
-    unknown = [p for p in parts if p not in STAGES]
+    unknown = [p for p in parts if p not in (*STAGES, "reconcile")]
     if unknown:
-        raise SegmentationError(f"unknown --stage {', '.join(unknown)}; choose from {', '.join(STAGES)} or all")
+        raise SegmentationError(f"unknown --stage {', '.join(unknown)}; choose from {', '.join(STAGES)}, reconcile or all")
     return parts
 
 
@@ -265,7 +272,23 @@ def _run_config(args):
         force=args.force,
         synthetic=args.synthetic,
         synthetic_faults=args.synthetic_faults,
+        chunks=args.chunks,
+        chunk_overlap=args.chunk_overlap,
     )
+
+
+def parse_frame_list(text: str) -> list[int]:
+    """``"1001-1010,1015"`` -> the frame numbers (a ``--batch``)."""
+    import re
+
+    frames: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        match = re.fullmatch(r"(-?\d+)(?:-(-?\d+))?", part)
+        if not match or (match.group(2) is not None and int(match.group(2)) < int(match.group(1))):
+            raise SegmentationError(f"--batch {text!r}: give frames as A-B or A-B,C (e.g. 1001-1020)")
+        first = int(match.group(1))
+        frames.extend(range(first, int(match.group(2) or first) + 1))
+    return frames
 
 
 def command_run(args, out: TextIO, err: TextIO) -> int:
@@ -284,7 +307,26 @@ def command_run(args, out: TextIO, err: TextIO) -> int:
     reporter = ProgressReporter(err, args.progress)
     pipeline = Pipeline(config, progress=reporter, log=lambda m: err.write(f"autoseg: {m}\n"))
     started = time.perf_counter()
-    summary = pipeline.run(stages)
+    chunk = None
+    if args.chunk:
+        from .pipeline.chunks import parse_chunk
+
+        try:
+            chunk = parse_chunk(args.chunk)
+        except ValueError as error:
+            raise SegmentationError(str(error)) from None
+        if stages != ["track"]:
+            raise SegmentationError("--chunk i/n goes with --stage track only")
+    batch = parse_frame_list(args.batch) if args.batch else None
+    if args.workers:
+        if batch is not None or chunk is not None:
+            raise SegmentationError("--workers runs the whole task graph; leave out --batch and --chunk")
+        from .pipeline import farm
+
+        summary = farm.run_local(config, stages, workers=args.workers, batch_size=args.batch_size or farm.DEFAULT_BATCH_SIZE,
+                                 log=lambda m: err.write(f"autoseg: {m}\n"), progress=args.progress)
+    else:
+        summary = pipeline.run(stages, frames=batch, chunk=chunk)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     summary["frames"] = len(pipeline.sequence.frames)
     summary["output"] = str(pipeline.output)

@@ -9,7 +9,17 @@ farm retry resumes where it stopped::
     WORK/segment/<frame>.npz      stage 2: cleaned-up masks + decisions
     WORK/track/state.json         stage 3: windows done per pass, finished?
     WORK/track/cache/             the mask cache (layers.json + frames/*.npz)
+    WORK/track/chunks/<i>/        chunked tracking: chunk i's state.json + cache/
     WORK/write/<frame>.done       output frames written by this run
+
+Farm API (docs/farm.md): ``run_detect(frames)``, ``run_segment(frames)`` and
+``run_write(frames)`` run one stage on a batch of plate frames (``None``:
+every frame the stage needs); ``run_track(chunk=(i, n))`` tracks chunk i of
+n (:mod:`SegmentationCore.pipeline.chunks`) and ``reconcile_chunks(n)``
+merges the chunks into the shot cache. All of them skip what is done
+already, write atomically, and may run concurrently from several processes
+on disjoint batches / different chunks of one work folder (call
+:meth:`Pipeline.prepare` once, or let each call do its cheap checks).
 
 Each file is written atomically (temporary name + rename), so a crash never
 leaves a result that looks finished; a rerun skips frames/windows already
@@ -34,6 +44,7 @@ from ..core.errors import ModelFolderError, OutputError, PromptError, Segmentati
 from ..core.prompts import parse_text_prompt
 from ..core.types import Detections
 from ..models import runtime
+from . import chunks as chunking
 from . import interactive, stage2, tracking
 from .mask_cache import MaskCache
 
@@ -74,6 +85,8 @@ class RunConfig:
     force: bool = False
     synthetic: str | None = None  # a synthetic shot spec (shot.json): answer from its ground truth
     synthetic_faults: str = "none"
+    chunks: int = 1  # track the shot in this many overlapping chunks (1: the whole shot in one loop)
+    chunk_overlap: int | None = None  # frames neighbouring chunks share at least; None: one window (tracking.window)
 
 
 # ---------------------------------------------------------------------------- backends
@@ -225,6 +238,21 @@ def _read_json(path: pathlib.Path) -> Any:
     return json.loads(path.read_text())
 
 
+def _ranges_text(frames: Iterable[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3,7"``."""
+    parts: list[str] = []
+    frames = sorted(frames)
+    start = previous = None
+    for frame in frames + [None]:
+        if start is not None and (frame is None or frame != previous + 1):
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+            start = None
+        if frame is not None and start is None:
+            start = frame
+        previous = frame
+    return ",".join(parts)
+
+
 def output_path(output: str | os.PathLike, name: str, kind: str, frame: int, padding: int = 4) -> pathlib.Path:
     """``OUT/<name>.objectid.1001.exr`` / ``OUT/<name>.crypto.1001.exr`` (docs/output-format.md)."""
     from ..idmatte.output import frame_path
@@ -263,6 +291,22 @@ class Pipeline:
         outside = [f for f in self.keyframes if f not in set(self.sequence.frames)]
         if outside:
             raise PromptError(f"{config.prompts_file}: keyframes {outside} are outside the shot's frames {self.sequence.frames[0]}-{self.sequence.frames[-1]}")
+        self.chunk_list = self.chunk_ranges(config.chunks)
+
+    # ------------------------------------------------------------ chunks
+    @property
+    def chunk_overlap(self) -> int:
+        """Frames neighbouring chunks share at least (default: one window)."""
+        overlap = self.config.chunk_overlap
+        return int(overlap) if overlap is not None else self.config.tracking.window
+
+    def chunk_ranges(self, n: int) -> list[chunking.Chunk]:
+        """The shot cut into ``n`` chunks with this run's overlap (see
+        :func:`SegmentationCore.pipeline.chunks.chunk_ranges`)."""
+        try:
+            return chunking.chunk_ranges(self.sequence.frames, n, self.chunk_overlap, self.config.tracking.reprompt_every)
+        except ValueError as error:
+            raise SegmentationError(f"--chunks {n}: {error}") from None
 
     # ------------------------------------------------------------ settings
     def settings(self) -> dict[str, Any]:
@@ -296,6 +340,7 @@ class Pipeline:
             "prompts_file": prompt_digest,
             "name": self.name,
             "formats": list(cfg.formats),
+            **({"chunks": [int(cfg.chunks), self.chunk_overlap]} if cfg.chunks > 1 else {}),
         }
 
     def prepare_work_dir(self) -> None:
@@ -317,8 +362,10 @@ class Pipeline:
                     )
                 self.log(f"settings changed: starting over in {self.work}")
                 shutil.rmtree(self.work)
-        elif self.work.exists() and any(self.work.iterdir()) and not self.config.force:
-            raise OutputError(f"{self.work} exists and is not an autoseg work folder; choose another --work-dir or pass --force")
+        elif self.work.exists() and any(not p.name.startswith(".") for p in self.work.iterdir()) and not self.config.force:
+            # another task of this run may have created the folder just now (farm batches start together)
+            if not run_file.is_file() or _read_json(run_file) != settings:
+                raise OutputError(f"{self.work} exists and is not an autoseg work folder; choose another --work-dir or pass --force")
         self.work.mkdir(parents=True, exist_ok=True)
         _write_json(run_file, settings)
 
@@ -356,25 +403,49 @@ class Pipeline:
                     raise OutputError(f"{path} already exists and was not written by this run; pass --force to overwrite it, or choose another --output")
 
     # ------------------------------------------------------------ run
-    def run(self, stages: Iterable[str] = STAGES) -> dict[str, Any]:
-        """Run the given stages in order; returns a summary (per-stage counts and seconds)."""
+    def prepare(self, stages: Iterable[str] = STAGES, frames: Iterable[int] | None = None) -> list[str]:
+        """The checks and set-up before stages run: stage names, plate
+        headers, model folders, outputs, the work folder (created, or checked
+        to hold this run's results). With ``force`` the requested stages' (and
+        later stages') results are forgotten. Returns the stages in run order
+        (``reconcile`` is a stage of its own between ``track`` and ``write``)."""
         stages = list(stages)
-        unknown = set(stages) - set(STAGES)
-        stages = [s for s in STAGES if s in set(stages)]
+        order = [*STAGES[:3], "reconcile", STAGES[3]]
+        unknown = set(stages) - set(order)
         if unknown:
-            raise SegmentationError(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(STAGES)}")
-        self.frames.check_headers()
+            raise SegmentationError(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(STAGES)} (or reconcile)")
+        stages = [s for s in order if s in set(stages)]
+        self.frames.check_headers(self._batch(frames) if frames is not None else None)
         needs_segmenter = self.prompt_set is not None and any(k.needs_segmenter for o in self.prompt_set.objects for k in o.keyframes.values())
-        self.backends.check(stages if not self.interactive_only else [s for s in stages if s not in ("detect", "segment")], needs_segmenter and "track" in stages)
+        model_stages = [s for s in stages if s != "reconcile"]
+        self.backends.check(model_stages if not self.interactive_only else [s for s in model_stages if s not in ("detect", "segment")], needs_segmenter and "track" in stages)
         if "write" in stages:
             self.check_outputs()
         self.prepare_work_dir()
         if self.config.force:
             self._clear(stages)
+        return stages
+
+    def run(self, stages: Iterable[str] = STAGES, frames: Iterable[int] | None = None, chunk: tuple[int, int] | None = None) -> dict[str, Any]:
+        """Run the given stages in order; returns a summary (per-stage counts and seconds).
+
+        ``frames`` limits detect, segment and write to those plate frames (a
+        farm batch); ``chunk=(i, n)`` makes the track stage track chunk i of n
+        only. Without them a stage does the whole shot (tracking with
+        ``config.chunks > 1``: every chunk, then the reconcile)."""
+        if self.config.force and (frames is not None or chunk is not None):
+            raise SegmentationError("--force redoes whole stages: run it without --batch / --chunk (then run the batches)")
+        batch = self._batch(frames) if frames is not None else None
+        stages = self.prepare(stages, batch)
         summary: dict[str, Any] = {"work_dir": str(self.work), "stages": {}}
         for stage in stages:
             started = time.perf_counter()
-            result = getattr(self, f"run_{stage}")()
+            if stage == "track":
+                result = self.run_track(chunk)
+            elif stage == "reconcile":
+                result = self.reconcile_chunks(self.config.chunks)
+            else:
+                result = getattr(self, f"run_{stage}")(batch)
             result["seconds"] = round(time.perf_counter() - started, 2)
             summary["stages"][stage] = result
             if stage == "detect":
@@ -383,16 +454,36 @@ class Pipeline:
 
     def _clear(self, stages: list[str]) -> None:
         """With --force: forget the requested stages' results (and later stages')."""
-        first = min(STAGES.index(s) for s in stages)
+        if stages == ["reconcile"] or stages == ["reconcile", "write"]:
+            for path in (self.work / "track" / "cache", self.work / "track" / "state.json", self.work / "write"):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+            return
+        first = min(STAGES.index(s) for s in stages if s in STAGES)
         for stage in STAGES[first:]:
             folder = self.work / stage
             if folder.exists():
                 shutil.rmtree(folder)
 
-    def run_detect(self) -> dict[str, Any]:
+    def _batch(self, frames: Iterable[int]) -> list[int]:
+        """A batch of plate frames, checked against the shot."""
+        batch = sorted({int(f) for f in frames})
+        outside = sorted(set(batch) - set(self.sequence.frames))
+        if outside:
+            raise SegmentationError(
+                f"frames {_ranges_text(outside)} of the batch are not in the shot {self.sequence.pattern} "
+                f"({self.sequence.frames[0]}-{self.sequence.frames[-1]})"
+            )
+        return batch
+
+    def run_detect(self, frames: Iterable[int] | None = None) -> dict[str, Any]:
+        """Stage 1 on ``frames`` (plate frame numbers; ``None``: every frame
+        stages 1-2 run on). Frames tracking never re-prompts on are skipped."""
         if self.interactive_only:
             return {"skipped": "interactive prompts only"}
-        frames = self.stage2_frames()
+        frames = self._stage_frames(self.stage2_frames(), frames)
         folder = self.work / "detect"
         folder.mkdir(parents=True, exist_ok=True)
         todo = [f for f in frames if not (folder / f"{f}.json").is_file()]
@@ -418,10 +509,17 @@ class Pipeline:
         except (OSError, ValueError) as error:
             raise SegmentationError(f"cannot read {path}: {error}; rerun with --stage detect --force") from error
 
-    def run_segment(self) -> dict[str, Any]:
+    def _stage_frames(self, needed: list[int], frames: Iterable[int] | None) -> list[int]:
+        if frames is None:
+            return needed
+        batch = set(self._batch(frames))
+        return [f for f in needed if f in batch]
+
+    def run_segment(self, frames: Iterable[int] | None = None) -> dict[str, Any]:
+        """Stage 2 on ``frames`` (as :meth:`run_detect`); needs their stage-1 boxes."""
         if self.interactive_only:
             return {"skipped": "interactive prompts only"}
-        frames = self.stage2_frames()
+        frames = self._stage_frames(self.stage2_frames(), frames)
         folder = self.work / "segment"
         folder.mkdir(parents=True, exist_ok=True)
         todo = [f for f in frames if not (folder / f"{f}.npz").is_file()]
@@ -450,24 +548,78 @@ class Pipeline:
             raise SegmentationError(f"no stage-2 masks for frame {frame} in {path.parent}; run --stage segment first")
         return stage2.Stage2Result.load(path)
 
-    def open_cache(self) -> MaskCache:
-        """The disk-backed mask cache; about one window of frames stays in RAM."""
-        folder = self.work / "track" / "cache"
+    def open_cache(self, folder: pathlib.Path | None = None) -> MaskCache:
+        """The disk-backed mask cache (default: the shot's, ``track/cache``);
+        about one window of frames stays in RAM."""
+        folder = folder or self.work / "track" / "cache"
         resident = self.config.tracking.window + self.config.tracking.reprompt_every
         if (folder / "layers.json").is_file():
             return MaskCache.load(folder, max_resident=resident)
         return MaskCache(self.frames.size, folder, max_resident=resident)
 
-    def run_track(self) -> dict[str, Any]:
+    def chunk_folder(self, index: int) -> pathlib.Path:
+        """Where chunk ``index`` keeps its ``state.json`` and ``cache/``."""
+        return self.work / "track" / "chunks" / str(int(index))
+
+    def _check_chunk_count(self, n: int) -> None:
+        if int(n) != int(self.config.chunks):
+            raise SegmentationError(
+                f"this run tracks in {self.config.chunks} chunk(s) (--chunks {self.config.chunks}), not {n}; "
+                f"give the same --chunks to every stage of a run"
+            )
+
+    def run_track(self, chunk: tuple[int, int] | None = None) -> dict[str, Any]:
+        """Stage 3. ``chunk=None``: the whole shot -- one loop when
+        ``config.chunks == 1``, else every chunk in turn and then
+        :meth:`reconcile_chunks`. ``chunk=(i, n)``: chunk i (0-based) of n
+        (``n`` must be ``config.chunks``) into :meth:`chunk_folder`; resumable
+        per window like the whole-shot loop."""
+        if chunk is None and self.config.chunks > 1:
+            state = self._track_state(self.work / "track" / "state.json")
+            if state.get("complete"):
+                self.progress("track", 1, 1, "already done")
+                return {"layers": len(state.get("layers", {})), "windows": 0, "resumed": True}
+            results = [self.run_track((i, self.config.chunks)) for i in range(self.config.chunks)]
+            merged = self.reconcile_chunks(self.config.chunks)
+            merged["windows"] = sum(r["windows"] for r in results)
+            merged["chunk_results"] = results
+            return merged
+        if chunk is None:
+            return self._track(self.work / "track", self.frames, None)
+        index, count = int(chunk[0]), int(chunk[1])
+        self._check_chunk_count(count)
+        if not 0 <= index < count:
+            raise SegmentationError(f"--chunk {index}/{count}: the index must lie in 0..{count - 1}")
+        part = self.chunk_list[index]
+        result = self._track(self.chunk_folder(index), chunking.FrameSubset(self.frames, part.frames), part)
+        result["chunk"] = part.to_dict()
+        return result
+
+    @staticmethod
+    def _track_state(path: pathlib.Path) -> dict[str, Any]:
+        return _read_json(path) if path.is_file() else {"windows": {}, "complete": False}
+
+    def _track(self, folder: pathlib.Path, frames, part: chunking.Chunk | None) -> dict[str, Any]:
+        """The tracking loop over ``frames`` (the shot, or one chunk's
+        :class:`~SegmentationCore.pipeline.chunks.FrameSubset`) into ``folder``."""
         params = self.config.tracking
-        folder = self.work / "track"
+        label = "track" if part is None else f"track {part.label}"
         state_path = folder / "state.json"
-        state = _read_json(state_path) if state_path.is_file() else {"windows": {}, "complete": False}
-        cache = self.open_cache()
+        state = self._track_state(state_path)
+        cache = self.open_cache(folder / "cache")
         if state.get("complete"):
-            self.progress("track", 1, 1, "already done")
+            self.progress(label, 1, 1, "already done")
             return {"layers": len(cache.layer_ids), "windows": 0, "resumed": True}
-        for frame in self.stage2_frames():  # fail early if stage 2 is incomplete
+        frame_numbers = list(frames.frame_numbers)
+        inside = set(frame_numbers)
+        keyframes = [k for k in self.keyframes if k in inside]
+        if self.interactive_only:
+            needed: list[int] = []
+        elif self.config.detect_frames == "all":
+            needed = frame_numbers
+        else:
+            needed = tracking.stage2_frames(frame_numbers, params, keyframes)
+        for frame in needed:  # fail early if stage 2 is incomplete
             if not (self.work / "segment" / f"{frame}.npz").is_file():
                 raise SegmentationError(f"no stage-2 masks for frame {frame} in {self.work / 'segment'}; run --stage segment first")
         keyframe_prompts: dict[int, dict] = {}
@@ -477,11 +629,12 @@ class Pipeline:
             keyframe_prompts = interactive.keyframe_prompts(
                 self.prompt_set, layer_ids, self.frames, self.backends.segmenter() if needs else None
             )
+            keyframe_prompts = {f: p for f, p in keyframe_prompts.items() if f in inside}
         plan = tracking.pass_plan(params, keyframe_prompts, automatic=not self.interactive_only)
-        schedules = {name: tracking.reprompt_frames(self.sequence.frames, params, direction, keyframe_prompts) for name, direction, _ in plan}
+        schedules = {name: tracking.reprompt_frames(frame_numbers, params, direction, keyframe_prompts) for name, direction, _ in plan}
         total = sum(len(s) for s in schedules.values())
         done = sum(min(int(state["windows"].get(name, 0)), len(schedules[name])) for name, _, _ in plan)
-        self.progress("track", done, total, "")
+        self.progress(label, done, total, "")
         tracker = self.backends.tracker()
         computed = 0
         for name, direction, uses_stage2 in plan:
@@ -494,23 +647,85 @@ class Pipeline:
                 _write_json(state_path, state)
                 done += 1
                 computed += 1
-                self.progress("track", done, total, f"{name} window at {window.start_frame}: {len(window.objects)} layers")
+                self.progress(label, done, total, f"{name} window at {window.start_frame}: {len(window.objects)} layers")
 
             tracking.run_pass(
-                tracker, self.frames, cache, self.load_stage2 if uses_stage2 else None, params, direction,
+                tracker, frames, cache, self.load_stage2 if uses_stage2 else None, params, direction,
                 keyframes=keyframe_prompts, skip_windows=skip, on_window=on_window,
             )
         before = len(cache.layer_ids)
         cache.compact(min_area=params.min_layer_area)
         cache.flush()
+        if part is None:
+            self._save_rank_sets(cache)
         state["complete"] = True
         state["layers"] = cache.names()
+        if part is not None:
+            state["chunk"] = part.to_dict()
         _write_json(state_path, state)
         return {"layers": len(cache.layer_ids), "windows": computed, "dropped_layers": before - len(cache.layer_ids)}
 
-    def run_write(self) -> dict[str, Any]:
+    def reconcile_chunks(self, n: int | None = None) -> dict[str, Any]:
+        """Merge the ``n`` chunk caches (every chunk tracked) into the shot
+        cache ``track/cache`` that :meth:`run_write` reads: layers matched
+        one-to-one across each overlap, names ``/<class>/<class>_NNNN``
+        stable across the shot (see :mod:`~SegmentationCore.pipeline.chunks`).
+        Built in a temporary folder and renamed, so a killed reconcile leaves
+        nothing half-done; rerunning it is safe (it does nothing once done)."""
+        n = int(self.config.chunks if n is None else n)
+        self._check_chunk_count(n)
+        track = self.work / "track"
+        state_path = track / "state.json"
+        state = self._track_state(state_path)
+        if state.get("complete"):
+            self.progress("reconcile", 1, 1, "already done")
+            return {"layers": len(state.get("layers", {})), "resumed": True}
+        if n == 1:
+            raise SegmentationError(f"tracking has not finished in {track}; run --stage track first (one chunk: nothing to reconcile)")
+        missing = [i for i in range(n) if not self._track_state(self.chunk_folder(i) / "state.json").get("complete")]
+        if missing:
+            raise SegmentationError(
+                f"chunk(s) {', '.join(f'{i}/{n}' for i in missing)} not tracked yet in {track / 'chunks'}; "
+                f"run --stage track --chunk i/{n} for each first"
+            )
+        for stale in track.glob(".cache.*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+        temporary = track / f".cache.{os.getpid()}.tmp"
+        resident = self.config.tracking.window + self.config.tracking.reprompt_every
+        target = MaskCache(self.frames.size, temporary, max_resident=resident)
+        caches = [self.open_cache(self.chunk_folder(i) / "cache") for i in range(n)]
+        self.progress("reconcile", 0, 1, f"{n} chunks")
+        result = chunking.reconcile(self.chunk_list, caches, target, min_area=self.config.tracking.min_layer_area)
+        final = track / "cache"
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(temporary, final)
+        self._save_rank_sets(self.open_cache(final))
+        _write_json(state_path, {"complete": True, "chunks": n, "layers": {str(k): v for k, v in target.names().items()}, "reconcile": result})
+        self.progress("reconcile", 1, 1, f"{result['layers']} layers")
+        return result
+
+    def _save_rank_sets(self, cache: MaskCache) -> int:
+        """The shot's Cryptomatte rank-set count, once, when tracking ends
+        (so write batches do not each scan the whole cache)."""
         from ..core.maskops import dilate
-        from ..idmatte.cryptomatte import rank_sets_warning, required_rank_sets
+        from ..idmatte.cryptomatte import required_rank_sets
+
+        # Bilinear upsampling spreads a layer by at most one working
+        # pixel, so the dilated working-resolution layers bound the
+        # overlaps at plate resolution: one rank-set count for the shot.
+        rank_sets = 3
+        for frame in self.sequence.frames:
+            layers = {n: dilate(m, 1) for n, m in cache.layers(frame).items()}
+            rank_sets = max(rank_sets, required_rank_sets(layers))
+        _write_json(self.work / "track" / "rank_sets.json", {"rank_sets": rank_sets})
+        return rank_sets
+
+    def run_write(self, frames: Iterable[int] | None = None) -> dict[str, Any]:
+        """Write the ID mattes of ``frames`` (plate frame numbers; ``None``:
+        the whole shot) from the shot cache; needs tracking finished
+        (reconciled, when chunked)."""
+        from ..idmatte.cryptomatte import rank_sets_warning
         from ..idmatte.exr_header import ImageWindows
         from ..idmatte.output import write_frame
 
@@ -522,21 +737,19 @@ class Pipeline:
         folder.mkdir(parents=True, exist_ok=True)
         self.output.mkdir(parents=True, exist_ok=True)
         rank_file = folder / "rank_sets.json"
+        track_rank_file = self.work / "track" / "rank_sets.json"
         if rank_file.is_file():
             rank_sets = int(_read_json(rank_file)["rank_sets"])
         else:
-            # Bilinear upsampling spreads a layer by at most one working
-            # pixel, so the dilated working-resolution layers bound the
-            # overlaps at plate resolution: one rank-set count for the shot.
-            rank_sets = 3
-            for frame in self.sequence.frames:
-                layers = {n: dilate(m, 1) for n, m in cache.layers(frame).items()}
-                rank_sets = max(rank_sets, required_rank_sets(layers))
+            if track_rank_file.is_file():
+                rank_sets = int(_read_json(track_rank_file)["rank_sets"])
+            else:
+                rank_sets = self._save_rank_sets(cache)
             _write_json(rank_file, {"rank_sets": rank_sets})
         warning = rank_sets_warning(rank_sets, f"shot {self.sequence.pattern}")
         if warning:
             self.log(f"warning: {warning}")
-        frames = list(self.sequence.frames)
+        frames = list(self.sequence.frames) if frames is None else self._batch(frames)
         todo = [f for f in frames if not ((folder / f"{f}.done").is_file() and all(p.is_file() for p in self.output_paths(f)))]
         done = len(frames) - len(todo)
         self.progress("write", done, len(frames), "checking plate frames")
