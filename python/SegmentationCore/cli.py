@@ -127,17 +127,12 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="autoseg",
-        description="Automatic, temporally consistent instance mattes for image sequences "
-        "(GroundingDINO -> SAM2 -> SAM2 tracking), written as ObjectId and Cryptomatte EXRs.",
-    )
-    parser.add_argument("--version", action="version", version=f"autoseg {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    run = commands.add_parser("run", help="segment a plate", description="Segment and track every instance of the prompt in a plate.")
-    run.add_argument("plate", help="image sequence: plate.####.exr, plate.%%04d.exr, plate.1001-1100#.exr or plate.1001.exr")
+def _add_run_options(run: argparse.ArgumentParser, plates: str = "1") -> None:
+    """The options of ``autoseg run`` (shared by ``autoseg plan``)."""
+    if plates == "1":
+        run.add_argument("plate", help="image sequence: plate.####.exr, plate.%%04d.exr, plate.1001-1100#.exr or plate.1001.exr")
+    else:
+        run.add_argument("plate", nargs="+", help="one or more image sequences (one shot each; see autoseg run)")
     run.add_argument("--output", "-o", required=True, help="folder for the ID-matte EXRs (created)")
     run.add_argument("--prompt", "-p", default=None, help='what to find, phrases separated by commas (default "person")')
     run.add_argument("--models", "-m", help="folder holding the exported model folders (or one model folder)")
@@ -190,6 +185,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--synthetic-faults", default="none", help=argparse.SUPPRESS)
     run.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto", help="progress display")
     run.add_argument("--summary", help="also write a JSON summary of the run to this file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autoseg",
+        description="Automatic, temporally consistent instance mattes for image sequences "
+        "(GroundingDINO -> SAM2 -> SAM2 tracking), written as ObjectId and Cryptomatte EXRs.",
+    )
+    parser.add_argument("--version", action="version", version=f"autoseg {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="segment a plate", description="Segment and track every instance of the prompt in a plate.")
+    _add_run_options(run)
+
+    plan = commands.add_parser("plan", help="print the task graph of a run as JSON (for farm submission)",
+                               description="Print the task graph of `autoseg run` for one or more shots as JSON: "
+                               "tasks, their autoseg commands, dependencies and suggested resources (docs/farm.md).")
+    _add_run_options(plan, "+")
 
     demo = commands.add_parser("demo", help="run everything end to end on a generated plate",
                                description="Generate a plate, export small models with random weights "
@@ -340,6 +353,34 @@ def command_run(args, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def command_plan(args, out: TextIO, err: TextIO) -> int:
+    """``autoseg plan``: the task graph of the run (one shot per plate) as JSON on stdout."""
+    import copy
+
+    from .pipeline import farm
+
+    if len(args.plate) > 1 and (args.name or args.work_dir):
+        raise SegmentationError("--name and --work-dir name one shot; leave them out when planning several plates")
+    if args.workers or args.batch or args.chunk:
+        raise SegmentationError("autoseg plan takes no --workers, --batch or --chunk (the plan says which batches and chunks run)")
+    configs = []
+    for plate in args.plate:
+        shot_args = copy.copy(args)
+        shot_args.plate = plate
+        config = _run_config(shot_args)
+        try:
+            config.tracking.validate()
+        except ValueError as error:
+            raise SegmentationError(str(error)) from None
+        configs.append(config)
+    graph = farm.plan(configs, batch_size=args.batch_size or farm.DEFAULT_BATCH_SIZE, stages=_stages(args.stage))
+    text = json.dumps(graph, indent=1) + "\n"
+    if args.summary:
+        pathlib.Path(args.summary).write_text(text)
+    out.write(text)
+    return 0
+
+
 def command_synth(args, out: TextIO, err: TextIO) -> int:
     from . import synthetic
 
@@ -479,7 +520,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    handlers = {"run": command_run, "demo": command_demo, "synth": command_synth, "serve": command_serve}
+    handlers = {"run": command_run, "plan": command_plan, "demo": command_demo, "synth": command_synth, "serve": command_serve}
     try:
         return handlers[args.command](args, out, err)
     except SegmentationError as error:

@@ -65,10 +65,19 @@ SYNTHETIC_RESOURCES = {"gpu": 0, "cpus": 1, "memory_gb": 1}
 # ---------------------------------------------------------------------------- commands
 
 
-def _ranges(frames: Iterable[int]) -> str:
-    from .runner import _ranges_text
+def absolute_config(config: RunConfig) -> RunConfig:
+    """``config`` with its paths made absolute, so a plan's commands run
+    from any folder on any machine that sees the same paths."""
+    def absolute(path: str | None, must_exist: bool = False) -> str | None:
+        if path is None or (must_exist and not os.path.exists(path)):
+            return path
+        return os.path.abspath(path)
 
-    return _ranges_text(frames)
+    return dataclasses.replace(
+        config, plate=absolute(config.plate), output=absolute(config.output), models=absolute(config.models),
+        sam2_model=absolute(config.sam2_model, True), detector_model=absolute(config.detector_model, True),
+        work_dir=absolute(config.work_dir), prompts_file=absolute(config.prompts_file), synthetic=absolute(config.synthetic),
+    )
 
 
 def config_arguments(config: RunConfig) -> list[str]:
@@ -154,11 +163,11 @@ def _shot_tasks(pipeline: Pipeline, base: list[str], stages: Sequence[str], batc
     detect_ids: list[str] = []
     segment_ids: list[tuple[str, set[int]]] = []
     if "detect" in stages:
-        detect_ids = [add("detect", k, ["--batch", _ranges(b)], [], b) for k, b in enumerate(batches)]
+        detect_ids = [add("detect", k, ["--batch", f"{b[0]}-{b[-1]}"], [], b) for k, b in enumerate(batches)]
     if "segment" in stages:
         for k, b in enumerate(batches):
             depends = [detect_ids[k]] if detect_ids else []
-            segment_ids.append((add("segment", k, ["--batch", _ranges(b)], depends, b), set(b)))
+            segment_ids.append((add("segment", k, ["--batch", f"{b[0]}-{b[-1]}"], depends, b), set(b)))
     track_done: list[str] = []
     if "track" in stages:
         if config.chunks == 1:
@@ -174,7 +183,7 @@ def _shot_tasks(pipeline: Pipeline, base: list[str], stages: Sequence[str], batc
         track_done = [add("reconcile", 0, [], [])]
     if "write" in stages:
         for k, b in enumerate(_batches(list(pipeline.sequence.frames), batch_size)):
-            add("write", k, ["--batch", _ranges(b)], track_done, b)
+            add("write", k, ["--batch", f"{b[0]}-{b[-1]}"], track_done, b)
     return tasks
 
 
@@ -198,6 +207,7 @@ def plan(
             raise SegmentationError("a plan never carries --force: clear the old results first (autoseg run ... --force --stage detect) or use a new --output")
         if chunks is not None:
             shot_config = dataclasses.replace(shot_config, chunks=int(chunks))
+        shot_config = absolute_config(shot_config)
         pipeline = Pipeline(shot_config)
         if pipeline.name in names:
             raise SegmentationError(f"two shots of the plan are named {pipeline.name}; give each a --name")
@@ -287,6 +297,7 @@ def run_local(config: RunConfig, stages: Iterable[str] = STAGES, workers: int = 
     clears it once), then execute ``plan(config)`` with ``workers`` processes.
     Task logs go to ``WORK/logs/``."""
     stages = list(stages)
+    config = absolute_config(config)
     pipeline = Pipeline(config)
     pipeline.prepare(stages)  # checks, model folders, outputs, work folder (force: cleared once, here)
     graph = plan(dataclasses.replace(config, force=False), batch_size=batch_size, stages=stages)
