@@ -43,11 +43,12 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from ..core import atomic_output, errors
+from . import bands
 from . import exr_header as hdr
 from . import exr_read
 from . import flat_exr
-from .idsamples import DEFAULT_MIN_ALPHA, LayerSamples, collect_samples
-from .murmur import cryptomatte_hex, hash_to_float_array, name_hash_hex
+from .idsamples import DEFAULT_MIN_ALPHA, LayerSamples
+from .murmur import cryptomatte_hex, hash_to_float_array, murmurhash3_32, name_hash_hex
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +176,147 @@ def _ranks(samples: LayerSamples) -> np.ndarray:
     return rank
 
 
+class CryptomatteBandWriter:
+    """Writes a Cryptomatte file to an open binary ``stream`` band by band:
+    :meth:`write` takes the samples of the next band of rows (a multiple of
+    16 rows but for the last, :mod:`.bands`), :meth:`finish` completes the
+    file and logs a warning if some pixels held more layers than
+    ``rank_sets`` store. Options as for :func:`write_cryptomatte`. The
+    native compressions (none, zips, zip) are encoded per band; the others
+    (rle, piz) go through the ``OpenEXR`` binding on the whole frame."""
+
+    def __init__(
+        self,
+        stream,
+        names: Sequence[str],
+        width: int,
+        height: int,
+        *,
+        rank_sets: int = MIN_RANK_SETS,
+        layer_name: str = "CryptoObject",
+        extra_alpha_channels: bool = False,
+        compression: str = "zip",
+        windows: hdr.ImageWindows | None = None,
+        path: str | os.PathLike = "<memory>",
+    ):
+        self.path = os.fspath(path)
+        self.compression = _check_options(self.path, rank_sets, layer_name, compression)
+        self.names, self.width, self.height, self.windows = list(names), int(width), int(height), windows
+        self.stream = stream
+        hashes = np.array([murmurhash3_32(name) for name in self.names], dtype=np.uint32)
+        self.float_ids = hash_to_float_array(hashes)
+        if len(set(self.float_ids.view(np.uint32).tolist())) != len(self.names):
+            raise errors.OutputError(f"{self.path}: two layer names map to the same Cryptomatte id; rename one of them")
+        self.ranks_total = 2 * int(rank_sets)
+        # channel names: rank 2k -> <layer>0k.R (id) / .G (coverage), 2k+1 -> .B / .A
+        self.rank_channels = []
+        for rank_index in range(self.ranks_total):
+            set_index, second = divmod(rank_index, 2)
+            id_channel, coverage_channel = ("B", "A") if second else ("R", "G")
+            self.rank_channels.append((f"{layer_name}{set_index:02d}.{id_channel}", f"{layer_name}{set_index:02d}.{coverage_channel}"))
+        self.prefixes: dict[str, str] = {}
+        if extra_alpha_channels:
+            self.prefixes = {name: alpha_channel_prefix(name) for name in self.names}
+            if len(set(self.prefixes.values())) != len(self.prefixes):
+                raise errors.OutputError(f"{self.path}: two layer names give the same alpha channel name; rename one of them")
+        float_names = [name for pair in self.rank_channels for name in pair]
+        half_names = [f"{prefix}.A" for prefix in self.prefixes.values()]
+        clash = set(half_names) & set(float_names)
+        if clash:
+            raise errors.OutputError(f"{self.path}: alpha channel names {sorted(clash)} clash with Cryptomatte channels")
+        self.channels = [(n, hdr.PIXEL_FLOAT) for n in float_names] + [(n, hdr.PIXEL_HALF) for n in half_names]
+
+        key = metadata_key(layer_name)
+        manifest = {name: cryptomatte_hex(name) for name in self.names}
+        self.strings = {
+            f"cryptomatte/{key}/name": layer_name,
+            f"cryptomatte/{key}/hash": HASH_NAME,
+            f"cryptomatte/{key}/conversion": CONVERSION_NAME,
+            f"cryptomatte/{key}/manifest": json.dumps(manifest, ensure_ascii=False),
+        }
+        if self.prefixes:
+            self.strings[ALPHA_CHANNELS_ATTRIBUTE] = json.dumps(self.prefixes, ensure_ascii=False)
+        self._writer = None
+        self._bands: list[flat_exr.FlatLayout] = []
+        if self.compression in flat_exr.NATIVE_COMPRESSIONS:
+            attributes = {name: hdr.attr_string(value) for name, value in self.strings.items()}
+            self._writer = flat_exr.FlatScanlineWriter(stream, width, height, self.channels, attributes, self.compression, windows=windows)
+        self.lost_pixels = 0
+        self.densest = 0
+
+    def write(self, samples: LayerSamples) -> None:
+        layout = flat_exr.FlatLayout(samples.height, self.width, self.channels)
+        self._fill(layout, samples)
+        if self._writer is not None:
+            self._writer.write_rows(layout)
+        else:
+            self._bands.append(layout)
+
+    def _fill(self, layout: flat_exr.FlatLayout, samples: LayerSamples) -> None:
+        """Scatter every kept sample of a band straight into its rank's channels."""
+        width, ranks_total = self.width, self.ranks_total
+        rank = _ranks(samples)
+        self.densest = max(self.densest, samples.max_samples)
+        dropped = rank >= ranks_total
+        if dropped.any():
+            self.lost_pixels += np.unique(samples.pixel[dropped]).size
+        rows_of = (samples.pixel // width).astype(np.int32)
+        columns_of = (samples.pixel - rows_of.astype(samples.pixel.dtype) * width).astype(np.int32)
+        rank_key = np.minimum(rank, ranks_total).astype(np.uint8 if ranks_total < 255 else np.int32)
+        by_rank = np.argsort(rank_key, kind="stable")
+        bounds = np.searchsorted(rank_key[by_rank], np.arange(ranks_total + 1))
+        sample_ids = self.float_ids[samples.layer]
+        for rank_index, (id_name, coverage_name) in enumerate(self.rank_channels):
+            chosen = by_rank[bounds[rank_index]:bounds[rank_index + 1]]
+            ys, xs = rows_of[chosen], columns_of[chosen]
+            layout.plane(id_name)[ys, xs] = sample_ids[chosen]
+            layout.plane(coverage_name)[ys, xs] = samples.alpha[chosen]
+        if self.prefixes:
+            by_layer = np.argsort(samples.layer.astype(np.uint16 if len(self.names) < 65536 else np.int64), kind="stable")
+            layer_bounds = np.searchsorted(samples.layer[by_layer], np.arange(len(self.names) + 1))
+            for layer_index, name in enumerate(self.names):
+                chosen = by_layer[layer_bounds[layer_index]:layer_bounds[layer_index + 1]]
+                layout.plane(f"{self.prefixes[name]}.A")[rows_of[chosen], columns_of[chosen]] = samples.alpha[chosen]
+
+    def finish(self) -> None:
+        if self.lost_pixels:
+            logger.warning(
+                "%s: %d pixel(s) hold more than %d layers; the weakest are not stored. "
+                "Pass rank_sets=%d (required_rank_sets over the shot) to keep them all.",
+                self.path, self.lost_pixels, self.ranks_total, max(MIN_RANK_SETS, (self.densest + 1) // 2),
+            )
+        if self._writer is not None:
+            self._writer.finish()
+        else:
+            self.stream.write(self._encode_with_openexr())
+
+    def _encode_with_openexr(self) -> bytes:
+        import OpenEXR
+
+        header = {"type": OpenEXR.scanlineimage, "compression": _openexr_compression(self.compression), **self.strings}
+        if self.windows is not None:
+            box = self.windows.data_box(self.width, self.height)
+            display = self.windows.display or box
+            header["dataWindow"] = (np.array(box[:2], np.int32), np.array(box[2:], np.int32))
+            header["displayWindow"] = (np.array(display[:2], np.int32), np.array(display[2:], np.int32))
+            header["pixelAspectRatio"] = float(self.windows.pixel_aspect)
+        planes = {
+            name: np.concatenate([layout.plane(name) for layout in self._bands]) for name, _ in self.channels
+        }
+        stream = io.BytesIO()
+        with OpenEXR.File(header, planes) as exr_file:
+            exr_file.write(stream)
+        return stream.getvalue()
+
+
+def band_writer(frame: bands.FrameBands, *, path: str | os.PathLike = "<memory>", windows: hdr.ImageWindows | None = None, **options):
+    """The :func:`.bands.write_files` writer factory of a Cryptomatte file
+    of ``frame`` (``options``: those of :class:`CryptomatteBandWriter`)."""
+    return lambda stream: CryptomatteBandWriter(
+        stream, frame.names, frame.width, frame.height, windows=windows, path=path, **options
+    )
+
+
 def encode_cryptomatte(
     layers: Mapping[str, np.ndarray],
     *,
@@ -190,92 +332,14 @@ def encode_cryptomatte(
 ) -> bytes:
     """The bytes of a Cryptomatte file for ``layers`` (see :func:`write_cryptomatte`)."""
     path = os.fspath(path)
-    compression = _check_options(path, rank_sets, layer_name, compression)
-    if isinstance(layers, LayerSamples):  # collected once for both formats
-        samples = layers
-    else:
-        samples = collect_samples(path, layers, depth_order, min_alpha, shape)
-    height, width = samples.height, samples.width
-    float_ids = hash_to_float_array(samples.hashes)
-    if len(set(float_ids.view(np.uint32).tolist())) != len(samples.names):
-        raise errors.OutputError(f"{path}: two layer names map to the same Cryptomatte id; rename one of them")
-    rank = _ranks(samples)
-    ranks_total = 2 * int(rank_sets)
-    dropped = rank >= ranks_total
-    if dropped.any():
-        lost_pixels = np.unique(samples.pixel[dropped]).size
-        logger.warning(
-            "%s: %d pixel(s) hold more than %d layers; the weakest are not stored. "
-            "Pass rank_sets=%d (required_rank_sets over the shot) to keep them all.",
-            path, lost_pixels, ranks_total, required_rank_sets(samples),
-        )
-    # channel names: rank 2k -> <layer>0k.R (id) / .G (coverage), 2k+1 -> .B / .A
-    rank_channels = []
-    for rank_index in range(ranks_total):
-        set_index, second = divmod(rank_index, 2)
-        id_channel, coverage_channel = ("B", "A") if second else ("R", "G")
-        rank_channels.append((f"{layer_name}{set_index:02d}.{id_channel}", f"{layer_name}{set_index:02d}.{coverage_channel}"))
-    prefixes: dict[str, str] = {}
-    if extra_alpha_channels:
-        prefixes = {name: alpha_channel_prefix(name) for name in samples.names}
-        if len(set(prefixes.values())) != len(prefixes):
-            raise errors.OutputError(f"{path}: two layer names give the same alpha channel name; rename one of them")
-    float_names = [name for pair in rank_channels for name in pair]
-    half_names = [f"{prefix}.A" for prefix in prefixes.values()]
-    clash = set(half_names) & set(float_names)
-    if clash:
-        raise errors.OutputError(f"{path}: alpha channel names {sorted(clash)} clash with Cryptomatte channels")
-    layout = flat_exr.FlatLayout(
-        height, width, [(n, hdr.PIXEL_FLOAT) for n in float_names] + [(n, hdr.PIXEL_HALF) for n in half_names]
-    )
-
-    # scatter every kept sample straight into its rank's channels, rank by rank
-    rows_of = (samples.pixel // width).astype(np.int32)
-    columns_of = (samples.pixel - rows_of.astype(samples.pixel.dtype) * width).astype(np.int32)
-    rank_key = np.minimum(rank, ranks_total).astype(np.uint8 if ranks_total < 255 else np.int32)
-    by_rank = np.argsort(rank_key, kind="stable")
-    bounds = np.searchsorted(rank_key[by_rank], np.arange(ranks_total + 1))
-    sample_ids = float_ids[samples.layer]
-    for rank_index, (id_name, coverage_name) in enumerate(rank_channels):
-        chosen = by_rank[bounds[rank_index]:bounds[rank_index + 1]]
-        ys, xs = rows_of[chosen], columns_of[chosen]
-        layout.plane(id_name)[ys, xs] = sample_ids[chosen]
-        layout.plane(coverage_name)[ys, xs] = samples.alpha[chosen]
-    if prefixes:
-        by_layer = np.argsort(samples.layer.astype(np.uint16 if len(samples.names) < 65536 else np.int64), kind="stable")
-        layer_bounds = np.searchsorted(samples.layer[by_layer], np.arange(len(samples.names) + 1))
-        for layer_index, name in enumerate(samples.names):
-            chosen = by_layer[layer_bounds[layer_index]:layer_bounds[layer_index + 1]]
-            layout.plane(f"{prefixes[name]}.A")[rows_of[chosen], columns_of[chosen]] = samples.alpha[chosen]
-
-    key = metadata_key(layer_name)
-    manifest = {name: cryptomatte_hex(name) for name in samples.names}
-    strings = {
-        f"cryptomatte/{key}/name": layer_name,
-        f"cryptomatte/{key}/hash": HASH_NAME,
-        f"cryptomatte/{key}/conversion": CONVERSION_NAME,
-        f"cryptomatte/{key}/manifest": json.dumps(manifest, ensure_ascii=False),
-    }
-    if prefixes:
-        strings[ALPHA_CHANNELS_ATTRIBUTE] = json.dumps(prefixes, ensure_ascii=False)
-
-    if compression in flat_exr.NATIVE_COMPRESSIONS:
-        attributes = {name: hdr.attr_string(value) for name, value in strings.items()}
-        return layout.encode(attributes, compression, windows=windows)
-
-    import OpenEXR
-
-    header = {"type": OpenEXR.scanlineimage, "compression": _openexr_compression(compression), **strings}
-    if windows is not None:
-        box = windows.data_box(width, height)
-        display = windows.display or box
-        header["dataWindow"] = (np.array(box[:2], np.int32), np.array(box[2:], np.int32))
-        header["displayWindow"] = (np.array(display[:2], np.int32), np.array(display[2:], np.int32))
-        header["pixelAspectRatio"] = float(windows.pixel_aspect)
-    planes = {name: np.ascontiguousarray(layout.plane(name)) for name, _ in layout.channels}
+    _check_options(path, rank_sets, layer_name, compression)
+    frame = bands.from_layers(path, layers, depth_order, min_alpha, shape)
     stream = io.BytesIO()
-    with OpenEXR.File(header, planes) as exr_file:
-        exr_file.write(stream)
+    writer = band_writer(
+        frame, path=path, windows=windows, rank_sets=rank_sets, layer_name=layer_name,
+        extra_alpha_channels=extra_alpha_channels, compression=compression,
+    )(stream)
+    bands.run(frame, [writer])
     return stream.getvalue()
 
 
@@ -317,11 +381,13 @@ def write_cryptomatte(
     :class:`errors.OutputError` unless ``overwrite``. ``windows``: as for
     :func:`~SegmentationCore.idmatte.objectid.write_objectid`."""
     path = atomic_output.check_writable(path, overwrite)
-    data = encode_cryptomatte(
-        layers, rank_sets=rank_sets, layer_name=layer_name, extra_alpha_channels=extra_alpha_channels,
-        compression=compression, depth_order=depth_order, min_alpha=min_alpha, shape=shape, path=path, windows=windows,
+    _check_options(path, rank_sets, layer_name, compression)
+    frame = bands.from_layers(path, layers, depth_order, min_alpha, shape)
+    writer = band_writer(
+        frame, path=path, windows=windows, rank_sets=rank_sets, layer_name=layer_name,
+        extra_alpha_channels=extra_alpha_channels, compression=compression,
     )
-    atomic_output.write_bytes(path, data, overwrite)
+    bands.write_files(frame, {path: writer}, overwrite)
 
 
 # -- reading ----------------------------------------------------------------

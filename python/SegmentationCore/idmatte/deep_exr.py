@@ -18,6 +18,7 @@ slower, but correct.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import struct
 from typing import Mapping, Sequence
@@ -62,6 +63,133 @@ def _channel_bytes(channel: DeepChannel, total: int) -> np.ndarray:
     return values.view(np.uint8)
 
 
+class DeepScanlineWriter:
+    """Writes a single-part deep scanline EXR to a seekable binary
+    ``stream`` band by band of scan lines, top to bottom.
+
+    The header and a zeroed offset table go out first; each
+    :meth:`write_lines` call encodes and writes the chunks (one scan line
+    each) of the next lines; :meth:`finish` writes the offset table and the
+    header's ``maxSamplesPerPixel`` (a fixed-size int, so the header keeps
+    its length) in place. The bytes are those of a whole-frame encode
+    (:func:`encode_deep_scanline`, which uses this with one band).
+    ``channels`` are ``(name, pixel type)``; ``attributes`` are extra header
+    attributes (``name -> (type, raw)``), e.g. from
+    :mod:`SegmentationCore.idmatte.exr_header`'s ``attr_*`` helpers;
+    ``windows`` places the image (data window origin, display window, pixel
+    aspect)."""
+
+    def __init__(
+        self,
+        stream,
+        width: int,
+        height: int,
+        channels: Sequence[tuple[str, int]],
+        attributes: Mapping[str, tuple[str, bytes]] | None = None,
+        compression: str = "zips",
+        level: int = exr_zip.DEFAULT_LEVEL,
+        windows: hdr.ImageWindows | None = None,
+    ):
+        if compression not in NATIVE_COMPRESSIONS:
+            raise ValueError(f"deep compression must be one of {NATIVE_COMPRESSIONS}, got {compression!r}")
+        self.stream, self.width, self.height = stream, int(width), int(height)
+        self.compression, self.level = compression, level
+        self.channels = sorted(channels, key=lambda c: c[0].encode("utf-8"))
+        self.sizes = [hdr.PIXEL_SIZES[pixel_type] for _, pixel_type in self.channels]
+        self.y_min = (windows or hdr.DEFAULT_WINDOWS).y
+        self._header_attributes = hdr.image_attributes(
+            [hdr.ChannelInfo(name, pixel_type) for name, pixel_type in self.channels],
+            compression, self.width, self.height, self._deep_attributes(0), attributes, writer="the deep", windows=windows,
+        )
+        self._start = stream.tell()
+        header = hdr.encode_header(2 | hdr.VERSION_NON_IMAGE, self._header_attributes)
+        self._header_length = len(header)
+        self.offsets = np.zeros(self.height, dtype="<u8")
+        stream.write(header)
+        stream.write(self.offsets.tobytes())
+        self._position = self._start + self._header_length + 8 * self.height  # file offset of the next chunk
+        self.next_line = 0
+        self.max_samples = 0
+
+    def _deep_attributes(self, max_samples: int) -> dict[str, tuple[str, bytes]]:
+        return {
+            "type": hdr.attr_string("deepscanline"),
+            "version": hdr.attr_int(1),
+            "chunkCount": hdr.attr_int(self.height),
+            "maxSamplesPerPixel": hdr.attr_int(max_samples),
+        }
+
+    def write_lines(self, counts: np.ndarray, values: Sequence[DeepChannel]) -> None:
+        """Encode and write the next ``len(counts)`` scan lines: ``counts``
+        is their (rows, W) samples per pixel, ``values`` one
+        :class:`DeepChannel` per channel with those lines' samples."""
+        counts = np.asarray(counts, dtype=np.int64).reshape(-1, self.width)
+        rows = counts.shape[0]
+        first = self.next_line
+        if first + rows > self.height:
+            raise ValueError(f"deep lines {first}-{first + rows - 1} are past the image's {self.height} lines")
+        if (counts < 0).any():
+            raise ValueError("negative deep sample count")
+        total = int(counts.sum())
+        by_name = {channel.name: channel for channel in values}
+        if sorted(by_name) != sorted(name for name, _ in self.channels):
+            raise ValueError(f"deep channels {sorted(by_name)} do not match the header's {[n for n, _ in self.channels]}")
+        views = [_channel_bytes(DeepChannel(name, pixel_type, by_name[name].values), total) for name, pixel_type in self.channels]
+        sample_size = sum(self.sizes)
+
+        line_counts = counts.sum(axis=1)
+        line_starts = np.zeros(rows + 1, dtype=np.int64)
+        np.cumsum(line_counts, out=line_starts[1:])
+        starts = line_starts.tolist()
+        # chunk y = [channel 0's samples of line y][channel 1's]... (joined on the workers)
+        data_pieces = [
+            [view[starts[y] * size:starts[y + 1] * size] for view, size in zip(views, self.sizes)] for y in range(rows)
+        ]
+        data_lengths = line_counts * sample_size
+
+        tables = np.cumsum(counts, axis=1, dtype=np.int64)
+        if tables.size and tables.max() > np.iinfo(np.int32).max:
+            raise ValueError("too many deep samples in one scan line")
+        raw_tables = np.ascontiguousarray(tables.astype("<i4")).view(np.uint8).reshape(rows, self.width * 4)
+
+        if self.compression == "zips":
+            packed_tables = exr_zip.compress_pieces([[row] for row in raw_tables], self.level)
+            packed_data = exr_zip.compress_pieces(data_pieces, self.level)
+        else:
+            packed_tables = [row.tobytes() for row in raw_tables]
+            packed_data = [b"".join(pieces) for pieces in data_pieces]
+
+        pieces = []
+        position = self._position
+        raw_sizes = data_lengths.tolist()
+        for y in range(rows):
+            table, data = packed_tables[y], packed_data[y]
+            prefix = struct.pack("<iQQQ", self.y_min + first + y, len(table), len(data), raw_sizes[y])
+            self.offsets[first + y] = position
+            pieces.extend((prefix, table, data))
+            position += len(prefix) + len(table) + len(data)
+        self.stream.write(b"".join(pieces))
+        self._position = position
+        self.next_line = first + rows
+        if counts.size:
+            self.max_samples = max(self.max_samples, int(counts.max()))
+
+    def finish(self) -> None:
+        """Write the offset table and ``maxSamplesPerPixel`` (every line
+        must have been written)."""
+        if self.next_line != self.height:
+            raise ValueError(f"only {self.next_line} of {self.height} deep scan lines were written")
+        self._header_attributes.update(self._deep_attributes(self.max_samples))
+        header = hdr.encode_header(2 | hdr.VERSION_NON_IMAGE, self._header_attributes)
+        if len(header) != self._header_length:  # pragma: no cover - an int attribute keeps its size
+            raise RuntimeError("deep EXR header changed length")
+        end = self.stream.tell()
+        self.stream.seek(self._start)
+        self.stream.write(header)
+        self.stream.write(self.offsets.tobytes())
+        self.stream.seek(end)
+
+
 def encode_deep_scanline(
     width: int,
     height: int,
@@ -72,69 +200,16 @@ def encode_deep_scanline(
     level: int = exr_zip.DEFAULT_LEVEL,
     windows: hdr.ImageWindows | None = None,
 ) -> bytes:
-    """The bytes of a single-part deep scanline EXR file.
-
-    ``attributes`` are extra header attributes (``name -> (type, raw)``),
-    e.g. from :mod:`SegmentationCore.idmatte.exr_header`'s ``attr_*`` helpers;
-    ``windows`` places the image (data window origin, display window, pixel
-    aspect)."""
-    if compression not in NATIVE_COMPRESSIONS:
-        raise ValueError(f"deep compression must be one of {NATIVE_COMPRESSIONS}, got {compression!r}")
-    counts = np.asarray(counts, dtype=np.int64).reshape(height, width)
-    if (counts < 0).any():
-        raise ValueError("negative deep sample count")
-    total = int(counts.sum())
-    channels = sorted(channels, key=lambda c: c.name.encode("utf-8"))
-    sizes = [hdr.PIXEL_SIZES[c.pixel_type] for c in channels]
-    sample_size = sum(sizes)
-    views = [_channel_bytes(c, total) for c in channels]
-
-    line_counts = counts.sum(axis=1)
-    line_starts = np.zeros(height + 1, dtype=np.int64)
-    np.cumsum(line_counts, out=line_starts[1:])
-    starts = line_starts.tolist()
-    # chunk y = [channel 0's samples of line y][channel 1's]... (joined on the workers)
-    data_pieces = [
-        [view[starts[y] * size:starts[y + 1] * size] for view, size in zip(views, sizes)] for y in range(height)
-    ]
-    data_lengths = line_counts * sample_size
-
-    tables = np.cumsum(counts, axis=1, dtype=np.int64)
-    if tables.size and tables.max() > np.iinfo(np.int32).max:
-        raise ValueError("too many deep samples in one scan line")
-    raw_tables = np.ascontiguousarray(tables.astype("<i4")).view(np.uint8).reshape(height, width * 4)
-
-    if compression == "zips":
-        packed_tables = exr_zip.compress_pieces([[row] for row in raw_tables], level)
-        packed_data = exr_zip.compress_pieces(data_pieces, level)
-    else:
-        packed_tables = [row.tobytes() for row in raw_tables]
-        packed_data = [b"".join(pieces) for pieces in data_pieces]
-
-    deep_attributes = {
-        "type": hdr.attr_string("deepscanline"),
-        "version": hdr.attr_int(1),
-        "chunkCount": hdr.attr_int(height),
-        "maxSamplesPerPixel": hdr.attr_int(int(counts.max()) if counts.size else 0),
-    }
-    header_attributes = hdr.image_attributes(
-        [hdr.ChannelInfo(c.name, c.pixel_type) for c in channels],
-        compression, width, height, deep_attributes, attributes, writer="the deep", windows=windows,
+    """The bytes of a single-part deep scanline EXR file holding ``counts``
+    ((H*W,) samples per pixel) and ``channels`` (see
+    :class:`DeepScanlineWriter`, which this runs with one band)."""
+    stream = io.BytesIO()
+    writer = DeepScanlineWriter(
+        stream, width, height, [(c.name, c.pixel_type) for c in channels], attributes, compression, level, windows
     )
-    y_min = (windows or hdr.DEFAULT_WINDOWS).y
-    header_bytes = hdr.encode_header(2 | hdr.VERSION_NON_IMAGE, header_attributes)
-
-    chunk_pieces = []
-    offsets = np.empty(height, dtype="<u8")
-    position = len(header_bytes) + 8 * height
-    raw_sizes = data_lengths.tolist()
-    for y in range(height):
-        table, data = packed_tables[y], packed_data[y]
-        prefix = struct.pack("<iQQQ", y_min + y, len(table), len(data), raw_sizes[y])
-        offsets[y] = position
-        chunk_pieces.extend((prefix, table, data))
-        position += len(prefix) + len(table) + len(data)
-    return b"".join([header_bytes, offsets.tobytes()] + chunk_pieces)
+    writer.write_lines(np.asarray(counts).reshape(height, width), channels)
+    writer.finish()
+    return stream.getvalue()
 
 
 def decode_deep_scanline(data: bytes, header: hdr.ExrHeader | None = None) -> DeepImage:

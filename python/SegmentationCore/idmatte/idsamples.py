@@ -84,6 +84,37 @@ def check_layer_name(name: object, path: str | os.PathLike) -> str:
     return name
 
 
+def check_layers(
+    path: str | os.PathLike,
+    names: Sequence[object],
+    depth_order: Sequence[str] | None = None,
+    frame_shape: tuple[int, ...] | None = None,
+    shape: tuple[int, int] | None = None,
+) -> tuple[list[str], int, int]:
+    """Validate a frame's layer names and size before any pixel is looked
+    at: ``(names front to back, height, width)``. ``frame_shape`` is the
+    layers' common (H, W) (``None`` when there are no layers; ``shape``
+    gives the size then, else 1x1 with a warning)."""
+    names = depth_ordered_names([check_layer_name(n, path) for n in names], depth_order)
+    if frame_shape is None:
+        if shape is not None:
+            frame_shape = tuple(shape)
+        else:
+            logger.warning("%s: no layers and no frame size given; writing a 1x1 frame (pass shape=(H, W))", os.fspath(path))
+            frame_shape = (1, 1)
+    if len(frame_shape) != 2 or min(frame_shape) < 1:
+        raise errors.OutputError(f"{os.fspath(path)}: layers must be 2-D (H, W) alpha, got shape {tuple(frame_shape)}")
+    if shape is not None and tuple(shape) != tuple(frame_shape):
+        raise errors.OutputError(f"{os.fspath(path)}: layers are {tuple(frame_shape)}, expected {tuple(shape)}")
+    hashes = [murmurhash3_32(name) for name in names]
+    if len(set(hashes)) != len(hashes):
+        clashes = [n for n, h in zip(names, hashes) if hashes.count(h) > 1]
+        raise errors.OutputError(
+            f"{os.fspath(path)}: layer names {clashes} have the same MurmurHash3 id; rename one of them"
+        )
+    return names, int(frame_shape[0]), int(frame_shape[1])
+
+
 def collect_samples(
     path: str | os.PathLike,
     layers: Mapping[str, np.ndarray],
@@ -95,39 +126,42 @@ def collect_samples(
 
     ``path`` only names the output file in error messages. ``shape`` gives
     the frame size when there are no layers (default 1x1 then)."""
-    names = depth_ordered_names([check_layer_name(n, path) for n in layers], depth_order)
+    names = [check_layer_name(n, path) for n in layers]
     shapes = {np.shape(layers[name]) for name in names}
     if len(shapes) > 1:
         detail = ", ".join(f"{name}: {np.shape(layers[name])}" for name in names)
         raise errors.OutputError(f"{os.fspath(path)}: all layers must have one (H, W) size, got {detail}")
-    if shapes:
-        frame_shape = next(iter(shapes))
-    elif shape is not None:
-        frame_shape = tuple(shape)
-    else:
-        logger.warning("%s: no layers and no frame size given; writing a 1x1 frame (pass shape=(H, W))", os.fspath(path))
-        frame_shape = (1, 1)
-    if len(frame_shape) != 2 or min(frame_shape) < 1:
-        raise errors.OutputError(f"{os.fspath(path)}: layers must be 2-D (H, W) alpha, got shape {frame_shape}")
-    if shape is not None and tuple(shape) != tuple(frame_shape):
-        raise errors.OutputError(f"{os.fspath(path)}: layers are {frame_shape}, expected {tuple(shape)}")
-    height, width = int(frame_shape[0]), int(frame_shape[1])
-    hashes = [murmurhash3_32(name) for name in names]
-    if len(set(hashes)) != len(hashes):
-        clashes = [n for n, h in zip(names, hashes) if hashes.count(h) > 1]
-        raise errors.OutputError(
-            f"{os.fspath(path)}: layer names {clashes} have the same MurmurHash3 id; rename one of them"
-        )
-    threshold = max(float(min_alpha), 2.0 ** -25)
+    names, height, width = check_layers(path, names, depth_order, next(iter(shapes)) if shapes else None, shape)
+    return band_samples(path, names, layers, height, width, min_alpha)
 
+
+def band_samples(
+    path: str | os.PathLike,
+    names: Sequence[str],
+    layers: Mapping[str, np.ndarray],
+    height: int,
+    width: int,
+    min_alpha: float = DEFAULT_MIN_ALPHA,
+) -> LayerSamples:
+    """The samples of already validated ``names`` (front to back, see
+    :func:`check_layers`) whose alphas ``layers`` are ``(height, width)``:
+    a whole frame or a band of its rows (pixel indices then count from the
+    band's first row). A layer missing from ``layers`` has no samples."""
+    threshold = max(float(min_alpha), 2.0 ** -25)
+    names = list(names)
     npix = height * width
     index_type = np.int32 if npix * max(1, len(names)) < 2**31 else np.int64
     per_layer = []
     counts = np.zeros(npix, dtype=np.int32)
     for name in names:
+        if name not in layers:
+            per_layer.append((np.zeros(0, index_type), np.zeros(0, np.float32)))
+            continue
         alpha = np.asarray(layers[name])
         if not np.issubdtype(alpha.dtype, np.number) and alpha.dtype != np.bool_:
             raise errors.OutputError(f"{os.fspath(path)}: layer {name!r} is not numeric (dtype {alpha.dtype})")
+        if alpha.shape != (height, width):
+            raise errors.OutputError(f"{os.fspath(path)}: layer {name!r} is {alpha.shape}, expected {(height, width)}")
         flat = alpha.astype(np.float32, copy=False).reshape(-1)
         index = np.flatnonzero(flat >= threshold).astype(index_type, copy=False)
         values = flat[index]
@@ -153,3 +187,15 @@ def collect_samples(
         layer[position] = layer_index
         alpha_out[position] = values
     return LayerSamples(names, height, width, counts, pixel, layer, alpha_out)
+
+
+def samples_band(samples: LayerSamples, y0: int, y1: int) -> LayerSamples:
+    """Rows ``y0`` to ``y1`` (exclusive) of a frame's samples, as the
+    samples of that band (pixel indices from the band's first row)."""
+    width = samples.width
+    first, last = np.searchsorted(samples.pixel, [y0 * width, y1 * width]).tolist()
+    pixel = samples.pixel[first:last] - samples.pixel.dtype.type(y0 * width)
+    return LayerSamples(
+        samples.names, y1 - y0, width, samples.counts[y0 * width:y1 * width], pixel,
+        samples.layer[first:last], samples.alpha[first:last],
+    )

@@ -32,10 +32,11 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from ..core import atomic_output, errors
-from . import deep_exr
+from . import bands, deep_exr
 from . import exr_header as hdr
 from . import exr_read
-from .idsamples import DEFAULT_MIN_ALPHA, LayerSamples, collect_samples
+from . import idmanifest
+from .idsamples import DEFAULT_MIN_ALPHA, LayerSamples
 from .murmur import murmurhash3_32
 
 ID_CHANNEL = "id"
@@ -47,30 +48,48 @@ UNKNOWN_ID_PREFIX = "#"  # ids missing from a file's manifest are named "#<8 hex
 
 @functools.lru_cache(maxsize=64)
 def _id_manifest_attribute(names: tuple[str, ...]) -> tuple[str, bytes]:
-    """The ``idManifest`` attribute for ``names``, encoded by the OpenEXR
-    library itself (written to a 1x1 in-memory file, then lifted out of its
-    header), so its compressed serialisation is exactly the standard one."""
-    import OpenEXR
-
-    manifest = OpenEXR.IDManifest()
-    group = manifest.add(ID_CHANNEL)
-    group.setEncodingScheme(OpenEXR.ID_MANIFEST_ID_SCHEME)
-    group.setHashScheme(OpenEXR.ID_MANIFEST_MURMURHASH3_32)
-    group.setComponent("name")
-    group.setLifetime(OpenEXR.LIFETIME_STABLE)
-    for name in names:
-        library_hash = int(group.insert(name))
-        if library_hash != murmurhash3_32(name):
-            raise RuntimeError(f"MurmurHash3 mismatch with OpenEXR for {name!r}")
-    header = {"type": OpenEXR.scanlineimage, "compression": OpenEXR.NO_COMPRESSION, "idManifest": manifest}
-    stream = io.BytesIO()
-    with OpenEXR.File(header, {"A": np.zeros((1, 1), np.float16)}) as exr_file:
-        exr_file.write(stream)
-    return hdr.parse_header(stream.getvalue()).attributes["idManifest"]
+    """The standard ``idManifest`` attribute for ``names``: channel ``id``,
+    component ``name``, MurmurHash3_32, encoding ``id``, lifetime stable.
+    Encoded by :mod:`.idmanifest` (no OpenEXR library, so this is safe
+    inside Gaffer's process)."""
+    return idmanifest.name_manifest_attribute(ID_CHANNEL, names, [murmurhash3_32(name) for name in names])
 
 
 def manifest_json(names: Iterable[str]) -> str:
     return json.dumps({name: f"{murmurhash3_32(name):08x}" for name in names}, ensure_ascii=False)
+
+
+class ObjectIdBandWriter:
+    """Writes an ObjectId file to an open binary ``stream`` band by band:
+    :meth:`write` takes the samples of the next band of rows
+    (:mod:`.bands`), :meth:`finish` completes the file."""
+
+    def __init__(self, stream, names: Sequence[str], width: int, height: int, windows: hdr.ImageWindows | None = None):
+        self.names = list(names)
+        self.hashes = np.array([murmurhash3_32(name) for name in self.names], dtype=np.uint32)
+        attributes = {
+            "idManifest": _id_manifest_attribute(tuple(self.names)),
+            MANIFEST_ATTRIBUTE: hdr.attr_string(manifest_json(self.names)),
+        }
+        channels = [(ALPHA_CHANNEL, hdr.PIXEL_HALF), (DEPTH_CHANNEL, hdr.PIXEL_FLOAT), (ID_CHANNEL, hdr.PIXEL_UINT)]
+        self.width = int(width)
+        self._writer = deep_exr.DeepScanlineWriter(stream, width, height, channels, attributes, "zips", windows=windows)
+
+    def write(self, samples: LayerSamples) -> None:
+        channels = [
+            deep_exr.DeepChannel(ALPHA_CHANNEL, hdr.PIXEL_HALF, samples.alpha.astype(np.float16)),
+            deep_exr.DeepChannel(DEPTH_CHANNEL, hdr.PIXEL_FLOAT, (samples.layer + 1).astype(np.float32)),
+            deep_exr.DeepChannel(ID_CHANNEL, hdr.PIXEL_UINT, self.hashes[samples.layer]),
+        ]
+        self._writer.write_lines(samples.counts.reshape(samples.height, self.width), channels)
+
+    def finish(self) -> None:
+        self._writer.finish()
+
+
+def band_writer(frame: bands.FrameBands, windows: hdr.ImageWindows | None = None):
+    """The :func:`.bands.write_files` writer factory of an ObjectId file of ``frame``."""
+    return lambda stream: ObjectIdBandWriter(stream, frame.names, frame.width, frame.height, windows)
 
 
 def encode_objectid(
@@ -83,24 +102,10 @@ def encode_objectid(
     windows: hdr.ImageWindows | None = None,
 ) -> bytes:
     """The bytes of an ObjectId file for ``layers`` (see :func:`write_objectid`)."""
-    if isinstance(layers, LayerSamples):  # collected once for both formats
-        samples = layers
-    else:
-        samples = collect_samples(path, layers, depth_order, min_alpha, shape)
-    hashes = samples.hashes
-    alpha = samples.alpha.astype(np.float16)
-    ids = hashes[samples.layer]
-    depth = (samples.layer + 1).astype(np.float32)
-    channels = [
-        deep_exr.DeepChannel(ALPHA_CHANNEL, hdr.PIXEL_HALF, alpha),
-        deep_exr.DeepChannel(DEPTH_CHANNEL, hdr.PIXEL_FLOAT, depth),
-        deep_exr.DeepChannel(ID_CHANNEL, hdr.PIXEL_UINT, ids),
-    ]
-    attributes = {
-        "idManifest": _id_manifest_attribute(tuple(samples.names)),
-        MANIFEST_ATTRIBUTE: hdr.attr_string(manifest_json(samples.names)),
-    }
-    return deep_exr.encode_deep_scanline(samples.width, samples.height, samples.counts, channels, attributes, "zips", windows=windows)
+    frame = bands.from_layers(path, layers, depth_order, min_alpha, shape)
+    stream = io.BytesIO()
+    bands.run(frame, [band_writer(frame, windows)(stream)])
+    return stream.getvalue()
 
 
 def write_objectid(
@@ -126,10 +131,11 @@ def write_objectid(
     :func:`~SegmentationCore.idmatte.cryptomatte.write_cryptomatte`. An existing file
     is an :class:`errors.OutputError` unless ``overwrite``. ``windows`` places
     the layers (a plate's data window origin, display window and pixel
-    aspect; default: both windows at the origin, square pixels)."""
+    aspect; default: both windows at the origin, square pixels). The file
+    is encoded and written band by band of scan lines (:mod:`.bands`)."""
     path = atomic_output.check_writable(path, overwrite)
-    data = encode_objectid(layers, depth_order=depth_order, min_alpha=min_alpha, shape=shape, path=path, windows=windows)
-    atomic_output.write_bytes(path, data, overwrite)
+    frame = bands.from_layers(path, layers, depth_order, min_alpha, shape)
+    bands.write_files(frame, {path: band_writer(frame, windows)}, overwrite)
 
 
 # -- reading ----------------------------------------------------------------

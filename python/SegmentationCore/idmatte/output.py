@@ -19,10 +19,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..core import errors
-from . import cryptomatte, objectid
+from ..core import atomic_output, errors
+from . import bands, cryptomatte, objectid
 from .exr_header import ImageWindows
-from .idsamples import DEFAULT_MIN_ALPHA, LayerSamples, collect_samples
+from .idsamples import DEFAULT_MIN_ALPHA, LayerSamples
 
 OBJECTID = "objectid"
 CRYPTOMATTE = "crypto"
@@ -64,7 +64,47 @@ def write_frame(
     target is checked before anything is written, so an existing file
     (without ``overwrite``) leaves the other untouched too. ``windows``
     gives both files the plate's data window origin, display window and
-    pixel aspect (the layers cover the data window)."""
+    pixel aspect (the layers cover the data window). Both files are
+    written in one pass, band by band of scan lines
+    (:func:`write_frame_bands`)."""
+    paths = _paths(prefix, frame, formats, overwrite, padding)
+    source = bands.from_layers(paths[formats[0]], layers, depth_order, min_alpha, shape)
+    _write(source, paths, rank_sets, overwrite, extra_alpha_channels, windows)
+    return paths
+
+
+def write_frame_bands(
+    prefix: str | os.PathLike,
+    frame: int,
+    names: Sequence[str],
+    coverages: bands.Coverages,
+    shape: tuple[int, int],
+    *,
+    rank_sets: int = cryptomatte.MIN_RANK_SETS,
+    depth_order: Sequence[str] | None = None,
+    formats: Sequence[str] = FORMATS,
+    overwrite: bool = False,
+    min_alpha: float = DEFAULT_MIN_ALPHA,
+    padding: int = 4,
+    extra_alpha_channels: bool = False,
+    windows: ImageWindows | None = None,
+    band_rows: int | None = None,
+) -> dict[str, str]:
+    """:func:`write_frame` for a frame whose layers are made band by band:
+    ``coverages(y0, y1)`` returns ``{name: (y1 - y0, W) alpha}`` for rows
+    ``y0`` to ``y1`` (exclusive) of the ``shape`` (H, W) frame; ``names``
+    lists every layer of the frame (a band may leave out layers it does not
+    cover). Memory stays that of one band (:data:`.bands.BAND_PIXELS`
+    pixels, or ``band_rows`` rows, a multiple of 16) whatever the frame
+    size, and the files are byte for byte those :func:`write_frame` writes
+    from the whole-frame layers."""
+    paths = _paths(prefix, frame, formats, overwrite, padding)
+    source = bands.from_coverages(paths[formats[0]], names, coverages, shape, depth_order, min_alpha)
+    _write(source, paths, rank_sets, overwrite, extra_alpha_channels, windows, band_rows)
+    return paths
+
+
+def _paths(prefix: str | os.PathLike, frame: int, formats: Sequence[str], overwrite: bool, padding: int) -> dict[str, str]:
     unknown = [kind for kind in formats if kind not in FORMATS]
     if unknown or not formats:
         raise errors.OutputError(f"unknown ID-matte format(s) {unknown or list(formats)}; use {list(FORMATS)}")
@@ -72,14 +112,24 @@ def write_frame(
     for path in paths.values():
         if os.path.lexists(path) and not overwrite:
             raise errors.OutputError(f"{path} already exists; refusing to overwrite it (pass overwrite=True / --overwrite)")
-    samples = layers if isinstance(layers, LayerSamples) else collect_samples(
-        paths[formats[0]], layers, depth_order, min_alpha, shape
-    )
-    if OBJECTID in paths:
-        objectid.write_objectid(paths[OBJECTID], samples, overwrite=overwrite, windows=windows)
-    if CRYPTOMATTE in paths:
-        cryptomatte.write_cryptomatte(
-            paths[CRYPTOMATTE], samples, rank_sets=rank_sets, overwrite=overwrite, extra_alpha_channels=extra_alpha_channels,
-            windows=windows,
-        )
+        atomic_output.check_writable(path, overwrite)
     return paths
+
+
+def _write(
+    source: bands.FrameBands,
+    paths: Mapping[str, str],
+    rank_sets: int,
+    overwrite: bool,
+    extra_alpha_channels: bool,
+    windows: ImageWindows | None,
+    band_rows: int | None = None,
+) -> None:
+    targets = {}
+    if OBJECTID in paths:
+        targets[paths[OBJECTID]] = objectid.band_writer(source, windows)
+    if CRYPTOMATTE in paths:
+        targets[paths[CRYPTOMATTE]] = cryptomatte.band_writer(
+            source, path=paths[CRYPTOMATTE], windows=windows, rank_sets=rank_sets, extra_alpha_channels=extra_alpha_channels,
+        )
+    bands.write_files(source, targets, overwrite, band_rows)
