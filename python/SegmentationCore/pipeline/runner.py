@@ -727,7 +727,7 @@ class Pipeline:
         (reconciled, when chunked)."""
         from ..idmatte.cryptomatte import rank_sets_warning
         from ..idmatte.exr_header import ImageWindows
-        from ..idmatte.output import write_frame
+        from ..idmatte.output import write_frame_bands
 
         state_path = self.work / "track" / "state.json"
         if not state_path.is_file() or not _read_json(state_path).get("complete"):
@@ -760,11 +760,14 @@ class Pipeline:
         window, display = self.frames.window, self.frames.header.display_window
         windows = ImageWindows(window.x, window.y, display.box, self.frames.pixel_aspect)
         for frame in todo:
-            layers = plates.upsample_masks(cache.layers(frame), self.frames.plate_size)
+            # plate-resolution layers are made and written one band of rows
+            # at a time (memory of a band, not of the plate)
+            upsampler = plates.MaskUpsampler(cache.layers(frame), self.frames.plate_size)
+            layers = upsampler.names
             depth_order = [n for n in order if n in layers]
-            write_frame(
-                self.output / self.name, frame, layers, rank_sets=rank_sets, depth_order=depth_order,
-                formats=self.config.formats, overwrite=True, shape=self.frames.plate_size, padding=max(self.sequence.padding, 4),
+            write_frame_bands(
+                self.output / self.name, frame, layers, upsampler.rows, self.frames.plate_size, rank_sets=rank_sets,
+                depth_order=depth_order, formats=self.config.formats, overwrite=True, padding=max(self.sequence.padding, 4),
                 windows=windows,
             )
             _write_json(folder / f"{frame}.done", {"frame": frame, "files": [str(p) for p in self.output_paths(frame)], "layers": sorted(layers)})

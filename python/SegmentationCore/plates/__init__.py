@@ -15,6 +15,7 @@ from .sequence import (
 )
 from .working import (
     COLORSPACES,
+    MaskUpsampler,
     linear_to_srgb,
     to_working_image,
     upsample_masks,
@@ -25,6 +26,7 @@ __all__ = [
     "COLORSPACES",
     "ArrayFrameSource",
     "FrameHeader",
+    "MaskUpsampler",
     "PlateFrameSource",
     "PlateSequence",
     "check_sequence",

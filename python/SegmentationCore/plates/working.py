@@ -101,3 +101,56 @@ def upsample_masks(layers: Mapping[str, np.ndarray], plate_size: tuple[int, int]
     """Working-resolution probabilities to plate resolution (bilinear; the
     plate's stored pixels, so anamorphic mattes are squeezed back)."""
     return {name: np.clip(maskops.resize_bilinear(mask, plate_size), 0.0, 1.0) for name, mask in layers.items()}
+
+
+class MaskUpsampler:
+    """:func:`upsample_masks` one band of plate rows at a time, bit for bit.
+
+    ``rows(y0, y1)`` returns ``{name: (y1 - y0, W) float32}``: rows ``y0``
+    to ``y1`` (exclusive) of ``upsample_masks(layers, plate_size)``, made
+    from the working rows :meth:`working_rows` names (the band's own plus
+    one row of halo each side, as bilinear interpolation reads them), so
+    a band costs a band's memory whatever the plate size. It is the
+    ``coverages`` callable of
+    :func:`SegmentationCore.idmatte.output.write_frame_bands`."""
+
+    def __init__(self, layers: Mapping[str, np.ndarray], plate_size: tuple[int, int]):
+        self.layers = {name: np.asarray(mask, np.float32) for name, mask in layers.items()}
+        self.plate_size = (int(plate_size[0]), int(plate_size[1]))
+        shapes = {mask.shape for mask in self.layers.values()}
+        if len(shapes) > 1:
+            raise PlateError(f"working masks must all have one size to upsample, got {sorted(shapes)}")
+        self.working_size = next(iter(shapes)) if shapes else self.plate_size
+        self._same = tuple(self.working_size) == self.plate_size
+        if not self._same:
+            # the weights resize_bilinear uses, so the bands are its rows exactly
+            self._y = maskops._axis_weights(self.working_size[0], self.plate_size[0])
+            self._x = maskops._axis_weights(self.working_size[1], self.plate_size[1])
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.layers)
+
+    def working_rows(self, y0: int, y1: int) -> tuple[int, int]:
+        """The working-resolution rows ``r0`` to ``r1`` (exclusive) that plate
+        rows ``y0`` to ``y1`` are interpolated from."""
+        if self._same:
+            return y0, y1
+        low, high, _ = self._y
+        return int(low[y0]), int(high[y1 - 1]) + 1
+
+    def rows(self, y0: int, y1: int) -> dict[str, np.ndarray]:
+        y0, y1 = max(0, int(y0)), min(self.plate_size[0], int(y1))
+        if self._same:
+            return {name: np.clip(mask[y0:y1], 0.0, 1.0) for name, mask in self.layers.items()}
+        low, high, weight = (values[y0:y1] for values in self._y)
+        x_low, x_high, x_weight = self._x
+        r0 = int(low[0]) if y1 > y0 else 0
+        low, high = low - r0, high - r0
+        band = {}
+        for name, mask in self.layers.items():
+            window = mask[r0:int(high[-1]) + r0 + 1] if y1 > y0 else mask[:0]
+            rows = window[low, :] * (1 - weight)[:, None] + window[high, :] * weight[:, None]
+            result = rows[:, x_low] * (1 - x_weight)[None, :] + rows[:, x_high] * x_weight[None, :]
+            band[name] = np.clip(result.astype(np.float32, copy=False), 0.0, 1.0)
+        return band
