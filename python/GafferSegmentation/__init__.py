@@ -44,6 +44,10 @@ from .TrackPass import TrackPass
 from .Track import Track
 from .ObjectIdWriter import ObjectIdWriter
 from .ObjectIdMatte import ObjectIdMatte
+from .WorkFolder import WorkFolder
+from .StageTasks import DetectStage, SegmentStage, TrackStage, ReconcileStage, WriteStage
+from .WorkFolderLayers import WorkFolderLayers
+from .ShotList import ShotList
 from . import PromptAlgo
 
 __import__( "IECore" ).loadConfig( "GAFFER_STARTUP_PATHS", subdirectory = "GafferSegmentation" )

@@ -42,6 +42,7 @@ from .TrackTest import TrackTest
 from .ObjectIdWriterTest import ObjectIdWriterTest
 from .ObjectIdMatteTest import ObjectIdMatteTest
 from .AutoSegmentTest import AutoSegmentTest
+from .StageTasksTest import StageTasksTest
 from .ModuleTest import ModuleTest
 
 if __name__ == "__main__" :

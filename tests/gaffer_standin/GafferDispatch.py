@@ -1,22 +1,40 @@
-"""Test-only stand-in for GafferDispatch : TaskNode, TaskPlug, Dispatcher and
-LocalDispatcher (foreground execution only).
+"""Test-only stand-in for GafferDispatch : TaskNode, TaskPlug, Dispatcher,
+LocalDispatcher (foreground execution only) and TaskList.
 
-As in src/GafferDispatch/{TaskNode,Dispatcher}.cpp and
-python/GafferDispatch/LocalDispatcher.py :
+Mirrors GafferHQ/gaffer 1.5.16.5 :
 
-* `dispatcher["tasks"][i]` take `node["task"]` inputs ; `dispatcher["task"].execute()` dispatches ;
-* frames come from `framesMode` (current frame, the script's frame range, or `frameRange`) ;
-* each task is hashed per frame in a context holding that frame ; tasks with an
-  empty hash are not executed, identical hashes are executed once ;
-* pre-tasks run first ; nodes whose `requiresSequenceExecution()` is true get
-  one `executeSequence( allFrames )` call, others batches of `batchSize` frames ;
-* the script is serialised to the job directory before execution ;
-* execution messages go to the IECore message handler (Info), failures are
-  reported at Error level and re-raised.
+* src/GafferDispatch/TaskNode.cpp : hash / execute / executeSequence /
+  requiresSequenceExecution / preTasks / postTasks called through the
+  TaskPlug in a process (StringPlugs read there are substituted) ;
+* src/GafferDispatch/Dispatcher.cpp : frames from `framesMode` (the current
+  frame, `frameRange:start/end` of the current context, or `frameRange`) ;
+  the `Batcher` builds the DAG of `_TaskBatch`es exactly as Gaffer does -
+  per frame and per task plug of `tasks`, depth first through preTasks ;
+  a task is identified by its hash (+ its context for no-ops, + its plug) ;
+  tasks go into the current batch of their (plug, context without `frame`)
+  until `dispatcher.batchSize` tasks are in it (no-ops count but add no
+  frame) ; `requiresSequenceExecution()` tasks all go in one batch, frames
+  sorted ; postTasks become batches the task is a preTask of ; cycles
+  raise ; `immediate` batches execute during dispatch ; the script is
+  saved to `jobsDirectory/jobName/NNNNNN/` ; the root batch goes to
+  `_doDispatch()` (a Python dispatcher overrides it) ;
+* python/GafferDispatch/LocalDispatcher.py : a Job walks the batches
+  depth first, preTasks first, each batch once (`localDispatcher:executed`
+  blind data), skipping batches without frames ; messages go to the job's
+  own handler ("Executing frames 1-3", "Completed ...", "Execution failed
+  for ...") ; failures are re-raised in the foreground ;
+* src/GafferDispatch/TaskList.cpp : a no-op that gathers preTasks.
+
+Stand-in limits : foreground execution only ; `PlugAlgo::contextSensitiveSource()`
+follows plain connections only (no Switch / ContextProcessor) ; no
+dispatch signals ; an empty `jobsDirectory` raises (Gaffer would use the
+current directory).
 """
 
+import bisect
 import enum
 import os
+import struct
 
 import IECore
 
@@ -133,21 +151,183 @@ class TaskNode(Gaffer.DependencyNode):
 
 
 class Dispatcher(TaskNode):
+    """src/GafferDispatch/Dispatcher.cpp (1.5.16.5) : `execute()` builds the
+    DAG of TaskBatches with the `Batcher` below, executes `immediate` batches,
+    saves the script to the job directory and hands the root batch to
+    `_doDispatch()`. `preTasks()`/`postTasks()`/`hash()` of a nested dispatcher
+    are the per-frame ones of Dispatcher.cpp."""
 
     class FramesMode(enum.IntEnum):
         CurrentFrame = 0
         FullRange = 1
         CustomRange = 2
 
+    class _TaskBatch:
+        """Dispatcher::TaskBatch (bound as `_TaskBatch` in DispatcherBinding.cpp)."""
+
+        def __init__(self, plug=None, context=None):
+            self._plug = plug
+            self._context = context
+            self._blindData = IECore.CompoundData()
+            self._frames = []
+            self._preTasks = []
+            self._size = 0
+            self._postTaskIndex = 0
+            self._immediate = False
+            self._visited = False
+            self._executed = False
+
+        def execute(self):
+            if not self._frames:
+                return
+            with self._context:
+                self._plug.executeSequence(self._frames)
+
+        def node(self):
+            return self._plug.node() if self._plug is not None else None
+
+        def plug(self):
+            return self._plug
+
+        def context(self, _copy=True):
+            if self._context is None:
+                return None
+            return Gaffer.Context(self._context) if _copy else self._context
+
+        def frames(self):
+            return list(self._frames)
+
+        def preTasks(self):
+            return list(self._preTasks)
+
+        def blindData(self):
+            return self._blindData
+
+    class _Batcher:
+        """Dispatcher::Batcher : one batch per (node, context without `frame`),
+        split when `dispatcher.batchSize` tasks are in it ; tasks are identified
+        by their hash plus their plug ; no-op tasks (empty hash) are never
+        coalesced and add no frame (but do count towards the batch size) ;
+        sequence tasks collect every frame in one batch, sorted ; preTasks
+        become batch preTasks, postTasks are emulated by making this batch a
+        preTask of theirs."""
+
+        def __init__(self):
+            self.__rootBatch = Dispatcher._TaskBatch()
+            self.__currentBatches = {}
+            self.__tasksToBatches = {}
+
+        def addTask(self, task):
+            batch = self.__batchTasksWalk(task)
+            if batch is not None:
+                self.__addPreTask(self.__rootBatch, batch)
+
+        def rootBatch(self):
+            return self.__rootBatch
+
+        def hash(self):
+            # The "sum of hashes" of Batcher::hash() : independent of order.
+            h1 = sum(taskHash.h1() for taskHash, plugId in self.__tasksToBatches) % (1 << 64)
+            h2 = sum(taskHash.h2() for taskHash, plugId in self.__tasksToBatches) % (1 << 64)
+            return IECore.MurmurHash(struct.pack("<QQ", h1, h2).hex())
+
+        def __batchTasksWalk(self, task, ancestors=frozenset()):
+            # PlugAlgo::contextSensitiveSource() : plain connections here.
+            source = task.plug().source()
+            if not isinstance(source, TaskNode.TaskPlug):
+                return None
+            task = TaskNode.Task(source, task.context(_copy=False))
+            if task.plug().direction() != Gaffer.Plug.Direction.Out:
+                return None
+
+            batch = self.__acquireBatch(task)
+            if id(batch) in ancestors:
+                raise IECore.Exception(
+                    "Dispatched tasks cannot have cyclic dependencies but %s is involved in a cycle."
+                    % batch.plug().relativeName(batch.plug().ancestor(Gaffer.ScriptNode))
+                )
+
+            with task.context(_copy=False):
+                preTasks = task.plug().preTasks()
+                postTasks = task.plug().postTasks()
+
+            postBatches = [b for b in (self.__batchTasksWalk(t) for t in postTasks) if b is not None]
+
+            preTaskAncestors = set(ancestors) | {id(batch)} | {id(b) for b in postBatches}
+            for preTask in preTasks:
+                preBatch = self.__batchTasksWalk(preTask, frozenset(preTaskAncestors))
+                if preBatch is not None:
+                    self.__addPreTask(batch, preBatch)
+
+            for postBatch in postBatches:
+                self.__addPreTask(postBatch, batch, forPostTask=True)
+                self.__addPreTask(self.__rootBatch, postBatch)
+
+            return batch
+
+        def __acquireBatch(self, task):
+            context = task.context(_copy=False)
+            with context:
+                taskHash = task.plug().hash()
+                taskIsNoOp = taskHash == IECore.MurmurHash()
+                if taskIsNoOp:
+                    # Never coalesce no-ops (DispatcherTest.testNoOpDoesntBreakFrameParallelism).
+                    taskHash = taskHash.copy().append(context.hash())
+                # Identical tasks of different nodes stay apart.
+                key = (taskHash, id(task.plug()))
+                if key in self.__tasksToBatches:
+                    return self.__tasksToBatches[key]
+
+                requiresSequenceExecution = task.plug().requiresSequenceExecution()
+
+                batchContext = Gaffer.Context(context)
+                batchContext.remove("frame")
+                batchMapKey = (batchContext.hash().toString(), id(task.plug()))
+
+                batch = self.__currentBatches.get(batchMapKey)
+                if batch is not None and not requiresSequenceExecution:
+                    batchSizePlug = task.plug().node()["dispatcher"].getChild("batchSize")
+                    limit = batchSizePlug.getValue() if batchSizePlug is not None else 1
+                    if batch._size >= limit:
+                        batch = None
+                if batch is None:
+                    batch = Dispatcher._TaskBatch(task.plug(), batchContext)
+                    self.__currentBatches[batchMapKey] = batch
+
+                if not taskIsNoOp:
+                    frame = context.getFrame()
+                    if requiresSequenceExecution:
+                        bisect.insort(batch._frames, frame)
+                    else:
+                        batch._frames.append(frame)
+                batch._size += 1
+
+                immediatePlug = task.plug().node()["dispatcher"].getChild("immediate")
+                if immediatePlug is not None and immediatePlug.getValue():
+                    batch._immediate = True
+
+            self.__tasksToBatches[key] = batch
+            return batch
+
+        def __addPreTask(self, batch, preTask, forPostTask=False):
+            if any(p is preTask for p in batch._preTasks):
+                return
+            if forPostTask:
+                batch._preTasks.insert(batch._postTaskIndex, preTask)
+                batch._postTaskIndex += 1
+            else:
+                batch._preTasks.append(preTask)
+
     __registered = {}
 
     def __init__(self, name="Dispatcher"):
         TaskNode.__init__(self, name)
         self.addChild(Gaffer.ArrayPlug("tasks", element=TaskNode.TaskPlug("task0")))
-        self.addChild(Gaffer.IntPlug("framesMode", defaultValue=0, minValue=0, maxValue=2))
-        self.addChild(Gaffer.StringPlug("frameRange", defaultValue="1-10"))
+        self.addChild(Gaffer.IntPlug("framesMode", defaultValue=0, minValue=0))
+        self.addChild(Gaffer.StringPlug("frameRange", defaultValue="1-100x10"))
         self.addChild(Gaffer.StringPlug("jobName"))
         self.addChild(Gaffer.StringPlug("jobsDirectory"))
+        self.__jobDirectory = ""
 
     @staticmethod
     def registerDispatcher(name, creator, setupPlugsFn=None):
@@ -155,106 +335,223 @@ class Dispatcher(TaskNode):
 
     @staticmethod
     def registeredDispatchers():
-        return list(Dispatcher._Dispatcher__registered)
+        return tuple(Dispatcher._Dispatcher__registered)
 
     @staticmethod
     def create(name):
-        return Dispatcher._Dispatcher__registered[name]()
+        creator = Dispatcher._Dispatcher__registered.get(name)
+        return creator() if creator is not None else None
 
-    def hash(self, context):
-        return IECore.MurmurHash()
+    def jobDirectory(self):
+        return self.__jobDirectory
 
-    def __frames(self, script):
+    def frameRange(self):
+        context = Gaffer.Context.current()
         mode = self["framesMode"].getValue()
         if mode == Dispatcher.FramesMode.CurrentFrame:
-            return [Gaffer.Context.current().getFrame()]
+            return IECore.FrameList([int(context.getFrame())])
         if mode == Dispatcher.FramesMode.FullRange:
-            return [float(f) for f in range(script["frameRange"]["start"].getValue(), script["frameRange"]["end"].getValue() + 1)]
-        return [float(f) for f in IECore.FrameList.parse(self["frameRange"].getValue()).asList()]
+            return IECore.FrameList(range(int(context.get("frameRange:start", 1)), int(context.get("frameRange:end", 100)) + 1))
+        try:
+            return IECore.FrameList.parse(context.substitute(self["frameRange"].getValue()))
+        except Exception:
+            raise IECore.Exception("Dispatcher: Custom Frame Range is not a valid IECore::FrameList")
 
-    def execute(self):
-        roots = [p for p in self["tasks"].children() if p.getInput() is not None]
-        if not roots:
-            return
-        scripts = {id(p.source().node().scriptNode()): p.source().node().scriptNode() for p in roots}
-        if len(scripts) != 1 or None in scripts.values():
-            raise IECore.Exception("Dispatcher : all tasks must belong to the same ScriptNode")
-        script = next(iter(scripts.values()))
-        frames = self.__frames(script)
+    def __frameTasks(self, context, array):
+        tasks = []
+        for frame in self.frameRange().asList():
+            frameContext = Gaffer.Context(context)
+            frameContext.setFrame(frame)
+            tasks.extend(TaskNode.Task(p, frameContext) for p in array.children())
+        return tasks
 
-        # Gaffer's default is "${project:rootDirectory}/dispatcher/local",
-        # which outside the gui and dispatch apps resolves to
-        # "/dispatcher/local" : the stand-in asks for an explicit folder.
+    def preTasks(self, context):
+        return self.__frameTasks(context, self["preTasks"])
+
+    def postTasks(self, context):
+        return self.__frameTasks(context, self["postTasks"])
+
+    def hash(self, context):
+        h = TaskNode.hash(self, context)
+        batcher = Dispatcher._Batcher()
+        for frame in self.frameRange().asList():
+            jobContext = Gaffer.Context(context)
+            jobContext.setFrame(frame)
+            for plug in self["tasks"].children():
+                batcher.addTask(TaskNode.Task(plug, jobContext))
+        h.append(batcher.hash())
+        return h
+
+    def __createJobDirectory(self, script, context):
+        # Gaffer falls back to the current directory ; the stand-in asks for
+        # an explicit folder (Gaffer's default, "${project:rootDirectory}/dispatcher/local",
+        # is "/dispatcher/local" outside the gui and dispatch apps).
         jobsDirectory = self["jobsDirectory"].getValue()
         if not jobsDirectory:
             raise IECore.Exception("Dispatcher : set jobsDirectory (project:rootDirectory is not defined here)")
-        jobName = self["jobName"].getValue() or "untitled"
-        os.makedirs(jobsDirectory, exist_ok=True)
-        existing = [int(d) for d in os.listdir(jobsDirectory) if d.isdigit()]
-        jobDirectory = os.path.join(jobsDirectory, "%06d" % (max(existing, default=-1) + 1))
-        os.makedirs(jobDirectory)
-        scriptFileName = os.path.join(jobDirectory, jobName + ".gfr")
-        script.serialiseToFile(scriptFileName)
+        jobDirectory = jobsDirectory
+        jobName = self["jobName"].getValue()
+        if jobName:
+            jobDirectory = os.path.join(jobDirectory, jobName)
+        outer = context.get("dispatcher:jobDirectory", "")
+        if outer and (not jobDirectory or jobDirectory == os.path.dirname(outer)):
+            self.__jobDirectory = outer
+            return
+        os.makedirs(jobDirectory, exist_ok=True)
+        i = max((int(d) for d in os.listdir(jobDirectory) if d.isdigit()), default=-1)
+        while True:
+            i += 1
+            numbered = os.path.join(jobDirectory, "%06d" % i)
+            try:
+                os.mkdir(numbered)
+                break
+            except FileExistsError:
+                continue
+        self.__jobDirectory = numbered
+        context["dispatcher:jobDirectory"] = numbered
+        fileName = script["fileName"].getValue()
+        context["dispatcher:scriptFileName"] = os.path.join(numbered, os.path.basename(fileName) if fileName else "untitled.gfr")
 
-        baseContext = Gaffer.Context(Gaffer.Context.current())
-        baseContext["dispatcher:jobDirectory"] = jobDirectory
-        baseContext["dispatcher:scriptFileName"] = scriptFileName
+    def execute(self):
+        self.__jobDirectory = ""
+        script = self.scriptNode()
+        haveTasks = False
+        for plug in self["tasks"].children():
+            if plug.getInput() is None:
+                continue
+            s = plug.source().ancestor(Gaffer.ScriptNode)
+            if s is None:
+                raise IECore.Exception("%s does not belong to a ScriptNode." % plug.fullName())
+            if script is not None and s is not script:
+                raise IECore.Exception("%s does not belong to ScriptNode %s." % (plug.fullName(), script.fullName()))
+            script = s
+            haveTasks = True
+        if not haveTasks:
+            return
 
-        order = []      # nodes, upstream first
-        batches = {}    # id( node ) -> [ frames ]
-        seen = set()
+        jobContext = Gaffer.Context(Gaffer.Context.current())
+        with jobContext:
+            self.__createJobDirectory(script, jobContext)
+            batcher = Dispatcher._Batcher()
+            for frame in self.frameRange().asList():
+                for plug in self["tasks"].children():
+                    jobContext.setFrame(frame)
+                    batcher.addTask(TaskNode.Task(plug, Gaffer.Context.current()))
 
-        def walk(plug, context):
-            node = plug.source().node()
-            with context:
-                h = plug.hash()
-                preTasks = plug.preTasks()
-            for task in preTasks:
-                walk(task.plug(), task.context())
-            key = (id(node), h)
-            if key in seen or h == IECore.MurmurHash():
-                return
-            seen.add(key)
-            if id(node) not in batches:
-                batches[id(node)] = []
-                order.append(node)
-            batches[id(node)].append(context.getFrame())
+            self.__executeAndPruneImmediateBatches(batcher.rootBatch())
 
-        for frame in frames:
-            for plug in roots:
-                context = Gaffer.Context(baseContext)
-                context.setFrame(frame)
-                walk(plug, context)
+            scriptFileName = jobContext["dispatcher:scriptFileName"]
+            if not os.path.exists(scriptFileName):
+                script.serialiseToFile(scriptFileName)
 
-        with self._jobMessageHandler():
-            self.__executeBatches(order, batches, baseContext, script)
+            if batcher.rootBatch().preTasks():
+                self._doDispatch(batcher.rootBatch())
 
-    def _jobMessageHandler(self):
-        """Where execution messages go ; LocalDispatcher gives each job its own."""
-        return IECore.MessageHandler.currentHandler()
+    def __executeAndPruneImmediateBatches(self, batch, immediate=False):
+        if batch._visited:
+            return
+        immediate = immediate or batch._immediate
+        kept = []
+        for preTask in batch._preTasks:
+            self.__executeAndPruneImmediateBatches(preTask, immediate)
+            if not preTask._executed:
+                kept.append(preTask)
+        batch._preTasks = kept
+        if immediate:
+            batch.execute()
+            batch._executed = True
+        batch._visited = True
 
-    def __executeBatches(self, order, batches, baseContext, script):
-        for node in order:
-            nodeFrames = batches[id(node)]
-            with baseContext:
-                sequence = node["task"].requiresSequenceExecution()
-            size = len(nodeFrames) if sequence else node["dispatcher"]["batchSize"].getValue()
-            for i in range(0, len(nodeFrames), size):
-                batch = nodeFrames[i:i + size]
-                name = "%s.%s" % (node.relativeName(script), ",".join("%d" % f for f in batch))
-                IECore.msg(IECore.Msg.Level.Info, node.relativeName(script), "Executing %s" % name)
-                context = Gaffer.Context(baseContext)
-                context.setFrame(batch[0])
-                try:
-                    with context:
-                        node["task"].executeSequence(batch)
-                except Exception:
-                    IECore.msg(IECore.Msg.Level.Error, node.relativeName(script), "Execution failed for %s" % name)
-                    raise
-                IECore.msg(IECore.Msg.Level.Info, node.relativeName(script), "Completed %s" % name)
+    def _doDispatch(self, batch):
+        raise IECore.Exception("doDispatch() python method not defined")
 
 
 class LocalDispatcher(Dispatcher):
+    """python/GafferDispatch/LocalDispatcher.py (1.5.16.5), foreground only :
+    `_doDispatch()` makes a Job that walks the batches depth first, preTasks
+    first, each batch once, skipping batches without frames ; messages go
+    to the job's own handler."""
+
+    class Job:
+
+        class Status(enum.IntEnum):
+            Waiting = 1
+            Running = 2
+            Complete = 3
+            Failed = 4
+            Killed = 5
+
+        def __init__(self, batch, dispatcher):
+            self.__rootBatch = batch
+            self.__name = dispatcher["jobName"].getValue()
+            self.__directory = Gaffer.Context.current()["dispatcher:jobDirectory"]
+            self.__scriptFile = Gaffer.Context.current()["dispatcher:scriptFileName"]
+            self.__frameRange = dispatcher.frameRange()
+            self.__id = os.path.basename(self.__directory)
+            self.__messageHandler = IECore.CapturingMessageHandler()
+            self.__status = self.Status.Waiting
+            self.__initBatchWalk(batch)
+
+        def name(self):
+            return self.__name
+
+        def id(self):
+            return self.__id
+
+        def directory(self):
+            return self.__directory
+
+        def frameRange(self):
+            return self.__frameRange
+
+        def status(self):
+            return self.__status
+
+        def messages(self):
+            return list(self.__messageHandler.messages)
+
+        def _execute(self):
+            with self.__messageHandler:
+                self.__status = self.Status.Running
+                try:
+                    self.__executeWalk(self.__rootBatch)
+                except IECore.Cancelled:
+                    self.__status = self.Status.Killed
+                except BaseException:
+                    self.__status = self.Status.Failed
+                    raise
+                else:
+                    self.__status = self.Status.Complete
+
+        def __executeWalk(self, batch):
+            if "localDispatcher:executed" in batch.blindData():
+                return
+            for upstreamBatch in batch.preTasks():
+                self.__executeWalk(upstreamBatch)
+            if batch.plug() is None:
+                return
+            if len(batch.frames()) == 0:
+                return
+            nodeName = batch.blindData()["nodeName"].value
+            frames = "frame%s %s" % ("s" if len(batch.frames()) > 1 else "", str(IECore.frameListFromList([int(x) for x in batch.frames()])))
+            IECore.msg(IECore.Msg.Level.Info, nodeName, "Executing %s" % frames)
+            try:
+                batch.execute()
+            except Exception:
+                IECore.msg(IECore.Msg.Level.Error, nodeName, "Execution failed for %s" % frames)
+                raise
+            IECore.msg(IECore.Msg.Level.Info, nodeName, "Completed %s" % frames)
+            batch.blindData()["localDispatcher:executed"] = IECore.BoolData(True)
+
+        def __initBatchWalk(self, batch):
+            if "nodeName" in batch.blindData():
+                return
+            nodeName = ""
+            if batch.plug() is not None:
+                nodeName = batch.plug().node().relativeName(batch.plug().node().scriptNode())
+            batch.blindData()["nodeName"] = IECore.StringData(nodeName)
+            for upstreamBatch in batch.preTasks():
+                self.__initBatchWalk(upstreamBatch)
 
     class JobPool:
 
@@ -264,7 +561,7 @@ class LocalDispatcher(Dispatcher):
         def jobs(self):
             return list(self.__jobs)
 
-        def _LocalDispatcher__addJob(self, job):
+        def addJob(self, job):
             self.__jobs.append(job)
 
         def waitForAll(self):
@@ -288,26 +585,20 @@ class LocalDispatcher(Dispatcher):
     def jobPool(self):
         return self.__jobPool
 
-    class Job:
-        """Holds a dispatch's messages, as LocalDispatcher.Job does (they do not
-        reach the default message handler)."""
-
-        def __init__(self):
-            self.messageHandler = IECore.CapturingMessageHandler()
-            self.status = "running"
-
-        def messages(self):
-            return list(self.messageHandler.messages)
-
-    def _jobMessageHandler(self):
-        job = LocalDispatcher.Job()
-        self.__jobPool._LocalDispatcher__addJob(job)
-        return job.messageHandler
-
-    def execute(self):
+    def _doDispatch(self, batch):
         if self["executeInBackground"].getValue():
             raise IECore.Exception("The GafferDispatch stand-in executes in the foreground only")
-        Dispatcher.execute(self)
+        job = LocalDispatcher.Job(batch, self)
+        self.__jobPool.addJob(job)
+        job._execute()
+
+
+class TaskList(TaskNode):
+    """src/GafferDispatch/TaskList.cpp : a no-op (default hash is empty) that
+    only gathers preTasks."""
+
+    def hash(self, context):
+        return IECore.MurmurHash()
 
 
 for _cls, _typeName in (
@@ -315,6 +606,7 @@ for _cls, _typeName in (
     (TaskNode.TaskPlug, "GafferDispatch::TaskNode::TaskPlug"),
     (Dispatcher, "GafferDispatch::Dispatcher"),
     (LocalDispatcher, "GafferDispatch::LocalDispatcher"),
+    (TaskList, "GafferDispatch::TaskList"),
 ):
     IECore.registerRunTimeTyped(_cls, _typeName)
 

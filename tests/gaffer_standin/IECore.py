@@ -909,8 +909,25 @@ class FrameList:
         return ",".join(str(f) for f in self.__frames)
 
 
+class _CompactFrameList(FrameList):
+    """What Cortex's `frameListFromList()` returns prints runs compactly
+    (`1001-1005,1010`), as LocalDispatcher's messages show."""
+
+    def __str__(self):
+        frames = self.asList()
+        parts = []
+        i = 0
+        while i < len(frames):
+            j = i
+            while j + 1 < len(frames) and frames[j + 1] == frames[j] + 1:
+                j += 1
+            parts.append(str(frames[i]) if i == j else "%d-%d" % (frames[i], frames[j]))
+            i = j + 1
+        return ",".join(parts)
+
+
 def frameListFromList(frames):
-    return FrameList([int(f) for f in frames])
+    return _CompactFrameList([int(f) for f in frames])
 
 
 class SearchPath:
