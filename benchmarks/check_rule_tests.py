@@ -47,7 +47,7 @@ M = [
  ("G2 guarded: a shared layer keeps its worst mask", "tracking.py", "keep = max(positions, key=lambda k: entries[k].iou)", "keep = min(positions, key=lambda k: entries[k].iou)"),
  ("G3 guarded: cache prompts keep other layers' fresh pixels", "tracking.py", "        present = _without_other_fresh_masks(present, matches, params.mask_threshold)", "        present = dict(present)"),
  ("G4 guarded: no re-identification", "tracking.py", "new_indices = _reidentify(cache, frame, matches.entries, new_indices, binary, stage2_result.labels, params, set(overrides))", "new_indices = list(new_indices)"),
- ("G5 guarded: re-identification without motion", "tracking.py", "moved = [_predict(cache, layers[i] >= params.mask_threshold, i, neighbour, frame, params) for i in layer_ids]", "moved = [layers[i] >= params.mask_threshold for i in layer_ids]"),
+ ("G5 guarded: re-identification without motion", "tracking.py", "shift = (here - there) / back * abs(seen - frame)", "shift = (here - there) * 0"),
  ("G6 guarded: re-identification takes matched layers", "tracking.py", "claimed = {e.layer_id for e in entries if e.kind in (DIRECT, PARTIAL)} | excluded", "claimed = set(excluded)"),
  ("G7 guarded falls back to the paper merge", "tracking.py", "    if params.cache_rule in (RECENT_RULE, GUARDED_RULE):\n        object_ages", "    if params.cache_rule in (RECENT_RULE,):\n        object_ages"),
  ("G8 guarded: re-identified prompts are not fresh", "tracking.py", "(DIRECT, NEW, REIDENTIFIED) for e in entries)", "(DIRECT, NEW) for e in entries)"),

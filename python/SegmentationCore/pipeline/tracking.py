@@ -328,8 +328,8 @@ def _reidentify(
     An unmatched stage-2 mask continues a layer instead of starting a new
     one when it overlaps (IoU, or the share of the layer inside it, >=
     ``reid_iou``) where that layer would be now: the layer's mask on its
-    nearest frame within ``window`` frames either way, moved with the
-    velocity of its centroid there (:func:`_predict`). Only layers that no
+    frames within ``window`` frames either way, nearest first, moved with
+    the velocity of its centroid there (:func:`_predict`). Only layers that no
     other mask matches on this frame qualify (the tracker lost them behind
     an occluder, or their track left the object). Returns the entries that
     still start new layers."""
@@ -337,22 +337,18 @@ def _reidentify(
         return new_indices
     claimed = {e.layer_id for e in entries if e.kind in (DIRECT, PARTIAL)} | excluded
     remaining = list(new_indices)
-    examined: set[int] = set()  # layers judged at their nearest appearance already
     for distance in range(1, params.window + 1):
         if not remaining:
             break
-        seen_here: set[int] = set()
         for neighbour in (frame - distance, frame + distance):
             if not cache.has_frame(neighbour) or not remaining:
                 continue
-            layers = {i: m for i, m in cache.layer_masks(neighbour).items() if i not in claimed and i not in examined}
-            seen_here |= set(layers)
-            if params.per_class:
-                layers = {i: m for i, m in layers.items() if i in cache.layer_ids}
-            if not layers:
+            layers = {i: m for i, m in cache.layer_masks(neighbour).items() if i not in claimed and i in cache.layer_ids}
+            predicted = {i: _predict(cache, m >= params.mask_threshold, i, neighbour, frame, params) for i, m in layers.items()}
+            layer_ids = sorted(i for i, m in predicted.items() if m is not None)
+            if not layer_ids:
                 continue
-            layer_ids = sorted(layers)
-            moved = [_predict(cache, layers[i] >= params.mask_threshold, i, neighbour, frame, params) for i in layer_ids]
+            moved = [predicted[i] for i in layer_ids]
             candidates = binary[[entries[k].index for k in remaining]]
             iou = maskops.iou_matrix(candidates, np.stack(moved))
             inside = maskops.similarity_matrix(np.stack(moved), candidates).T  # share of the layer inside S
@@ -369,7 +365,6 @@ def _reidentify(
                 entries[position].kind, entries[position].layer_id, entries[position].iou = REIDENTIFIED, layer_id, float(iou[row, best])
                 claimed.add(layer_id)
             remaining = [k for k in remaining if entries[k].kind == NEW]
-        examined |= seen_here
     return remaining
 
 
@@ -378,12 +373,16 @@ def _centroid(mask: np.ndarray) -> np.ndarray | None:
     return None if len(rows) == 0 else np.array([rows.mean(), cols.mean()])
 
 
-def _predict(cache: MaskCache, mask: np.ndarray, layer_id: int, seen: int, frame: int, params: TrackingParams) -> np.ndarray:
+def _predict(cache: MaskCache, mask: np.ndarray, layer_id: int, seen: int, frame: int, params: TrackingParams) -> np.ndarray | None:
     """A layer's mask on frame ``seen`` moved to ``frame`` with the velocity
-    of its centroid over the frames beyond ``seen`` (constant motion)."""
+    of its centroid over the 1-3 frames beyond ``seen`` (constant motion).
+    ``None`` when the layer is two or more frames away and has no frame
+    beyond to measure its motion: a stale position says nothing."""
     step = 1 if seen > frame else -1
     here = _centroid(mask)
-    if here is None or abs(seen - frame) < 2:
+    if here is None:
+        return None
+    if abs(seen - frame) < 2:
         return mask
     for back in (3, 2, 1):
         other = seen + step * back
@@ -392,7 +391,7 @@ def _predict(cache: MaskCache, mask: np.ndarray, layer_id: int, seen: int, frame
             if there is not None:
                 shift = (here - there) / back * abs(seen - frame)
                 return _shift_mask(mask, int(round(shift[0])), int(round(shift[1])))
-    return mask
+    return None
 
 
 def _shift_mask(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
