@@ -179,3 +179,19 @@ def test_bad_settings_are_refused_naming_the_setting():
     assert "tile" not in refine.RefineParams().to_dict()  # tiles do not change results
     with pytest.raises(SegmentationError, match="guide"):
         refine.refine_layers({"/a/a_0001": np.zeros(WORKING, np.float32)}, PLATE, np.zeros((10, 10, 3), np.uint8))
+
+
+def test_bands_of_rows_are_the_whole_frame_rows(scene):
+    guide, alpha = scene
+    layers = {"/a/a_0001": _blurry(alpha, shift=2), "/b/b_0001": np.clip(1 - _blurry(alpha, shift=2), 0, 1)}
+    params = dataclasses.replace(PARAMS, tile=48)
+    whole = refine.refine_layers(layers, PLATE, guide, params)
+    refiner = refine.EdgeRefiner(layers, PLATE, guide, params)
+    assert refiner.names == list(layers)
+    for rows in (16, 7, 100):
+        for y0 in range(0, PLATE[0], rows):
+            band = refiner.rows(y0, y0 + rows)
+            for name in layers:
+                assert np.array_equal(band[name], whole[name][y0:y0 + rows])
+            assert len(refiner._strips) <= 2  # memory of two strips, not of the frame
+    assert refiner.reach() >= 1

@@ -181,6 +181,14 @@ def _add_run_options(run: argparse.ArgumentParser, plates: str = "1") -> None:
                       "'recent': a layer's most recently prompted evidence replaces older evidence (removes drift); "
                       "'guarded': recent, plus one stage-2 mask per layer and re-identification of lost layers "
                       "(removes drift without extra ID switches; see docs/pipeline.md)")
+    edges = run.add_argument_group("mattes")
+    edges.add_argument("--refine-edges", action=argparse.BooleanOptionalAction, default=True,
+                       help="refine each layer's edge at plate resolution, guided by the plate's pixels (default on; "
+                       "--no-refine-edges writes the bilinear upsampling of the tracked masks; see docs/pipeline.md)")
+    edges.add_argument("--refine-band", type=_fraction, default=0.008,
+                       help="half-width of the refined band around each edge, as a fraction of the plate's longest side (0.008)")
+    edges.add_argument("--refine-eps", type=float, default=3e-4,
+                       help="guided filter regularisation: larger is smoother, closer to the bilinear matte (0.0003)")
     run.add_argument("--synthetic", help=argparse.SUPPRESS)  # a shot.json: synthetic backends (tests, benchmarks)
     run.add_argument("--synthetic-faults", default="none", help=argparse.SUPPRESS)
     run.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto", help="progress display")
@@ -252,6 +260,7 @@ def _stages(text: str) -> list[str]:
 def _run_config(args):
     from .pipeline.runner import RunConfig
     from .pipeline.stage2 import Stage2Params
+    from .pipeline.refine import RefineParams
     from .pipeline.tracking import TrackingParams
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
@@ -287,6 +296,8 @@ def _run_config(args):
         synthetic_faults=args.synthetic_faults,
         chunks=args.chunks,
         chunk_overlap=args.chunk_overlap,
+        refine_edges=args.refine_edges,
+        refine_params=RefineParams(band=args.refine_band, eps=args.refine_eps),
     )
 
 

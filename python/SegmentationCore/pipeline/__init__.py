@@ -13,12 +13,13 @@
 
 from .interactive import PromptSet, load_prompts, save_prompts
 from .mask_cache import MaskCache
-from .refine import RefineParams, guide_from_plate, refine_layers
+from .refine import EdgeRefiner, RefineParams, guide_from_plate, refine_layers
 from .runner import STAGES, Pipeline, RunConfig
 from .stage2 import Stage2Params, cleanup_masks
 from .tracking import TrackingParams, track_shot
 
 __all__ = [
+    "EdgeRefiner",
     "STAGES",
     "MaskCache",
     "Pipeline",

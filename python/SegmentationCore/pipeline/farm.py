@@ -43,6 +43,7 @@ import time
 from typing import Any, Callable, Iterable, Sequence
 
 from ..core.errors import SegmentationError
+from .refine import RefineParams
 from .runner import STAGES, Pipeline, RunConfig
 from .stage2 import Stage2Params
 from .tracking import TrackingParams
@@ -133,6 +134,15 @@ def config_arguments(config: RunConfig) -> list[str]:
     if config.chunks > 1:
         option("--chunks", config.chunks)
         option("--chunk-overlap", config.chunk_overlap)
+    if not config.refine_edges:
+        args.append("--no-refine-edges")
+    else:
+        r, defaults_r = config.refine_params, RefineParams()
+        hidden_r = [f"refine {name}" for name in ("radius", "subsample", "sharpen", "feather") if getattr(r, name) != getattr(defaults_r, name)]
+        if hidden_r:
+            raise SegmentationError(f"settings {', '.join(hidden_r)} have no autoseg option; a plan cannot carry them")
+        option("--refine-band", r.band)
+        option("--refine-eps", r.eps)
     return args
 
 

@@ -108,6 +108,13 @@ class RefineParams:
         longest = max(int(plate_size[0]), int(plate_size[1]))
         return max(2, int(round(self.band * longest))), max(1, int(round(self.radius * longest)))
 
+    def reach(self, plate_size: tuple[int, int], working_size: tuple[int, int]) -> int:
+        """How far (working pixels) refinement can spread a layer beyond its
+        bilinear support; bounds Cryptomatte overlaps (rank sets)."""
+        band, _ = self.pixels(plate_size)
+        scale = max(working_size[0] / plate_size[0], working_size[1] / plate_size[1])
+        return int(math.ceil((band + 1) * scale)) + 1
+
     def to_dict(self) -> dict[str, Any]:
         """What the refined mattes depend on (``tile`` does not change them)."""
         data = dataclasses.asdict(self)
@@ -293,6 +300,86 @@ def _working_span(start: int, stop: int, plate: int, working: int) -> tuple[int,
     return max(0, low), min(working, high + 1)
 
 
+class EdgeRefiner:
+    """Refined plate-resolution mattes, one band of rows at a time.
+
+    ``rows(y0, y1)`` returns ``{name: (y1 - y0, W) float32}``, rows ``y0``
+    to ``y1`` of the refined frame; it is the ``coverages`` callable of
+    :func:`SegmentationCore.idmatte.output.write_frame_bands`, and has the
+    ``names`` of :class:`SegmentationCore.plates.MaskUpsampler`. Rows are
+    made one strip of ``params.tile`` rows at a time (the last two are
+    kept), so memory is that of a strip, whatever the plate's height."""
+
+    def __init__(
+        self,
+        layers: Mapping[str, np.ndarray],
+        plate_size: tuple[int, int],
+        guide: Guide,
+        params: RefineParams | None = None,
+        depth_order: Sequence[str] | None = None,
+    ):
+        self.params = params or RefineParams()
+        self.params.validate()
+        self.plate_size = (int(plate_size[0]), int(plate_size[1]))
+        plate_h, plate_w = self.plate_size
+        if isinstance(guide, np.ndarray) and guide.shape[:2] != (plate_h, plate_w):
+            raise SegmentationError(f"the refinement guide is {guide.shape[1]}x{guide.shape[0]} but the plate is {plate_w}x{plate_h}")
+        if depth_order is not None:
+            unknown = [name for name in depth_order if name not in layers]
+            if unknown:
+                raise SegmentationError(f"depth order names layers that are not in the frame: {unknown}")
+        self.masks = {name: np.asarray(mask, np.float32) for name, mask in layers.items()}
+        shapes = {mask.shape for mask in self.masks.values()}
+        if len(shapes) > 1:
+            raise SegmentationError(f"working masks must all have one size to refine, got {sorted(shapes)}")
+        self.working_size = next(iter(shapes)) if shapes else self.plate_size
+        self.guide = guide
+        self.band_px, self.radius_px = self.params.pixels(self.plate_size)
+        step = int(self.params.subsample)
+        halo = self.band_px + int(self.params.feather) + 2 * self.radius_px + 2 * step + 2
+        self.halo = halo + (-halo) % step
+        tile = int(self.params.tile)
+        self.tile = tile + (-tile) % step
+        self._strips: dict[int, dict[str, np.ndarray]] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.masks)
+
+    def reach(self) -> int:
+        """:meth:`RefineParams.reach` for this frame."""
+        return self.params.reach(self.plate_size, self.working_size)
+
+    def rows(self, y0: int, y1: int) -> dict[str, np.ndarray]:
+        y0, y1 = max(0, int(y0)), min(self.plate_size[0], int(y1))
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in self.masks}
+        start = (y0 // self.tile) * self.tile
+        for strip_y in range(start, max(y1, y0 + 1), self.tile):
+            if strip_y >= self.plate_size[0] and y1 > y0:
+                break
+            strip = self._strip(strip_y)
+            a, b = max(y0, strip_y) - strip_y, min(y1, strip_y + self.tile) - strip_y
+            for name in self.masks:
+                parts[name].append(strip[name][max(0, a):max(0, b)])
+        width = self.plate_size[1]
+        return {name: (np.concatenate(chunks) if chunks else np.zeros((0, width), np.float32)) for name, chunks in parts.items()}
+
+    def _strip(self, strip_y: int) -> dict[str, np.ndarray]:
+        cached = self._strips.get(strip_y)
+        if cached is not None:
+            return cached
+        plate_h, plate_w = self.plate_size
+        cy0, cy1 = strip_y, min(plate_h, strip_y + self.tile)
+        output = {name: _bilinear_window(mask, self.plate_size, cy0, cy1, 0, plate_w) for name, mask in self.masks.items()}
+        for tx in range(0, plate_w, self.tile):
+            core = (cy0, cy1, tx, min(plate_w, tx + self.tile))
+            _refine_tile(self.masks, output, cy0, self.plate_size, self.working_size, self.guide, self.params, core, self.halo, self.band_px, self.radius_px)
+        while len(self._strips) >= 2:
+            self._strips.pop(next(iter(self._strips)))
+        self._strips[strip_y] = output
+        return output
+
+
 def refine_layers(
     layers: Mapping[str, np.ndarray],
     plate_size: tuple[int, int],
@@ -302,49 +389,26 @@ def refine_layers(
 ) -> dict[str, np.ndarray]:
     """Working-resolution probabilities ``{name: (h, w)}`` to refined
     plate-resolution mattes ``{name: (H, W) float32}``, same names in the
-    same order. ``guide`` gives the plate's sRGB pixels (see
-    :data:`Guide`, :func:`guide_from_plate`). ``depth_order`` is passed
-    through unchanged by the caller; it is accepted here only so that
-    callers can check it names known layers."""
-    params = params or RefineParams()
-    params.validate()
-    plate_h, plate_w = int(plate_size[0]), int(plate_size[1])
-    if isinstance(guide, np.ndarray) and guide.shape[:2] != (plate_h, plate_w):
-        raise SegmentationError(f"the refinement guide is {guide.shape[1]}x{guide.shape[0]} but the plate is {plate_w}x{plate_h}")
-    if depth_order is not None:
-        unknown = [name for name in depth_order if name not in layers]
-        if unknown:
-            raise SegmentationError(f"depth order names layers that are not in the frame: {unknown}")
-    names = list(layers)
-    masks = {name: np.asarray(layers[name], np.float32) for name in names}
-    if not names:
-        return {}
-    # bilinear everywhere first, in bands of rows (bit for bit upsample_masks)
-    output = {}
-    for name in names:
-        matte = np.empty((plate_h, plate_w), np.float32)
-        for y0 in range(0, plate_h, GUIDE_ROWS):
-            y1 = min(plate_h, y0 + GUIDE_ROWS)
-            matte[y0:y1] = _bilinear_window(masks[name], (plate_h, plate_w), y0, y1, 0, plate_w)
-        output[name] = matte
-    band_px, radius_px = params.pixels((plate_h, plate_w))
-    step = int(params.subsample)
-    feather = int(params.feather)
-    halo = band_px + feather + 2 * radius_px + 2 * step + 2
-    halo += (-halo) % step
-    tile = int(params.tile)
-    tile += (-tile) % step
-    working_h, working_w = next(iter(masks.values())).shape
-    for ty in range(0, plate_h, tile):
-        for tx in range(0, plate_w, tile):
-            core = (ty, min(plate_h, ty + tile), tx, min(plate_w, tx + tile))
-            _refine_tile(masks, output, names, (plate_h, plate_w), (working_h, working_w), guide, params, core, halo, band_px, radius_px)
+    same order (whole frames; :class:`EdgeRefiner` gives bands of rows).
+    ``guide`` gives the plate's sRGB pixels (see :data:`Guide`,
+    :func:`guide_from_plate`). ``depth_order``, if given, must name layers
+    of the frame; it is not changed."""
+    refiner = EdgeRefiner(layers, plate_size, guide, params, depth_order)
+    output = {name: np.empty(refiner.plate_size, np.float32) for name in refiner.names}
+    for y0 in range(0, refiner.plate_size[0], refiner.tile):
+        band = refiner.rows(y0, y0 + refiner.tile)
+        for name, rows in band.items():
+            output[name][y0:y0 + rows.shape[0]] = rows
     return output
 
 
-def _refine_tile(masks, output, names, plate_size, working_size, guide, params, core, halo, band_px, radius_px) -> None:
+def _refine_tile(masks, output, offset, plate_size, working_size, guide, params, core, halo, band_px, radius_px) -> None:
+    """Refine the ``core`` (y0, y1, x0, x1) of every layer in ``output``,
+    whose arrays start at plate row ``offset``."""
+    names = list(masks)
     plate_h, plate_w = plate_size
     cy0, cy1, cx0, cx1 = core
+    oy0, oy1 = cy0 - offset, cy1 - offset
     y0, y1 = max(0, cy0 - halo), min(plate_h, cy1 + halo)
     x0, x1 = max(0, cx0 - halo), min(plate_w, cx1 + halo)
     wy0, wy1 = _working_span(y0, y1, plate_h, working_size[0])
@@ -381,7 +445,7 @@ def _refine_tile(masks, output, names, plate_size, working_size, guide, params, 
         original = probability[sy0:sy1, sx0:sx1].astype(np.float64)
         mixed = np.clip(weight * filtered + (1.0 - weight) * original, 0.0, 1.0)
         inside = weight > 0
-        core_out = output[name][cy0:cy1, cx0:cx1]
+        core_out = output[name][oy0:oy1, cx0:cx1]
         core_out[inside] = mixed[inside].astype(np.float32)
         refined[name] = inside
     if not refined:
@@ -393,10 +457,10 @@ def _refine_tile(masks, output, names, plate_size, working_size, guide, params, 
         changed |= inside
     total = np.zeros((cy1 - cy0, cx1 - cx0), np.float64)
     for name in names:
-        total += output[name][cy0:cy1, cx0:cx1]
+        total += output[name][oy0:oy1, cx0:cx1]
     over = changed & (total > 1.0)
     if over.any():
         scale = (1.0 - 2.0 ** -20) / total[over]
         for name in names:
-            core_out = output[name][cy0:cy1, cx0:cx1]
+            core_out = output[name][oy0:oy1, cx0:cx1]
             core_out[over] = (core_out[over].astype(np.float64) * scale).astype(np.float32)

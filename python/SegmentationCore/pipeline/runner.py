@@ -45,7 +45,7 @@ from ..core.prompts import parse_text_prompt
 from ..core.types import Detections
 from ..models import runtime
 from . import chunks as chunking
-from . import interactive, stage2, tracking
+from . import interactive, refine, stage2, tracking
 from .mask_cache import MaskCache
 
 STAGES = ("detect", "segment", "track", "write")
@@ -86,6 +86,8 @@ class RunConfig:
     synthetic: str | None = None  # a synthetic shot spec (shot.json): answer from its ground truth
     synthetic_faults: str = "none"
     chunks: int = 1  # track the shot in this many overlapping chunks (1: the whole shot in one loop)
+    refine_edges: bool = True  # refine each layer's edge at plate resolution, guided by the plate (pipeline.refine)
+    refine_params: refine.RefineParams = dataclasses.field(default_factory=refine.RefineParams)
     chunk_overlap: int | None = None  # frames neighbouring chunks share at least; None: one window (tracking.window)
 
 
@@ -286,6 +288,8 @@ class Pipeline:
             if kind not in OUTPUT_FORMATS:
                 raise OutputError(f"unknown output format {kind!r}; choose from {', '.join(OUTPUT_FORMATS)}")
         config.tracking.validate()
+        if config.refine_edges:
+            config.refine_params.validate()
         self.backends = Backends(config, self.frames)
         self.keyframes = self.prompt_set.keyframes if self.prompt_set else []
         outside = [f for f in self.keyframes if f not in set(self.sequence.frames)]
@@ -705,6 +709,61 @@ class Pipeline:
         self.progress("reconcile", 1, 1, f"{result['layers']} layers")
         return result
 
+    def write_settings(self) -> dict[str, Any]:
+        """What the written mattes depend on beyond :meth:`settings` (kept in
+        ``write/settings.json``): changing it rewrites the mattes, not the
+        tracking."""
+        cfg = self.config
+        return {"refine_edges": bool(cfg.refine_edges), "refine": cfg.refine_params.to_dict() if cfg.refine_edges else None}
+
+    def _check_write_settings(self, folder: pathlib.Path) -> None:
+        """Frames written with other write settings are not reused: they are
+        forgotten (and rewritten), and the log says so."""
+        cfg = self.config
+        if cfg.refine_edges:
+            cfg.refine_params.validate()
+        settings = self.write_settings()
+        path = folder / "settings.json"
+        done = sorted(folder.glob("*.done"))
+        if path.is_file():
+            try:
+                previous = _read_json(path)
+            except (OSError, ValueError):
+                previous = None
+        else:  # a work folder written before edge refinement existed
+            previous = {"refine_edges": False, "refine": None} if done else settings
+        if previous != settings:
+            if done:
+                was = "on" if previous and previous.get("refine_edges") else "off"
+                now = "on" if settings["refine_edges"] else "off"
+                detail = f"edge refinement {was} -> {now}" if was != now else "edge refinement settings changed"
+                self.log(f"{detail}: rewriting the {len(done)} frame(s) written with the previous setting in {self.output}")
+            for stale in [*done, folder / "rank_sets.json"]:
+                stale.unlink(missing_ok=True)
+        if previous != settings or not path.is_file():
+            _write_json(path, settings)
+
+    def _refined_rank_sets(self, cache: MaskCache) -> int:
+        """The shot's rank-set count when edges are refined: refinement can
+        spread a layer up to its band beyond the bilinear matte."""
+        from ..core.maskops import dilate
+        from ..idmatte.cryptomatte import required_rank_sets
+
+        reach = self.config.refine_params.reach(self.frames.plate_size, self.frames.size)
+        rank_sets = 3
+        for frame in self.sequence.frames:
+            layers = {n: dilate(m, reach) for n, m in cache.layers(frame).items()}
+            rank_sets = max(rank_sets, required_rank_sets(layers))
+        return rank_sets
+
+    def _edge_refiner(self, cache: MaskCache, frame: int) -> "refine.EdgeRefiner":
+        """Refined bands of rows for one frame, guided by the plate frame at
+        plate resolution (read again; the 8-bit guide is all that is kept)."""
+        header, pixels = plates.read_rgb(self.sequence.path(frame), self.config.crop_to_display)
+        guide = refine.guide_from_plate(pixels, self.frames.reading(header))
+        del pixels
+        return refine.EdgeRefiner(cache.layers(frame), self.frames.plate_size, guide, self.config.refine_params)
+
     def _save_rank_sets(self, cache: MaskCache) -> int:
         """The shot's Cryptomatte rank-set count, once, when tracking ends
         (so write batches do not each scan the whole cache)."""
@@ -736,12 +795,15 @@ class Pipeline:
         folder = self.work / "write"
         folder.mkdir(parents=True, exist_ok=True)
         self.output.mkdir(parents=True, exist_ok=True)
+        self._check_write_settings(folder)
         rank_file = folder / "rank_sets.json"
         track_rank_file = self.work / "track" / "rank_sets.json"
         if rank_file.is_file():
             rank_sets = int(_read_json(rank_file)["rank_sets"])
         else:
-            if track_rank_file.is_file():
+            if self.config.refine_edges:
+                rank_sets = self._refined_rank_sets(cache)
+            elif track_rank_file.is_file():
                 rank_sets = int(_read_json(track_rank_file)["rank_sets"])
             else:
                 rank_sets = self._save_rank_sets(cache)
@@ -762,7 +824,10 @@ class Pipeline:
         for frame in todo:
             # plate-resolution layers are made and written one band of rows
             # at a time (memory of a band, not of the plate)
-            upsampler = plates.MaskUpsampler(cache.layers(frame), self.frames.plate_size)
+            if self.config.refine_edges:
+                upsampler = self._edge_refiner(cache, frame)
+            else:
+                upsampler = plates.MaskUpsampler(cache.layers(frame), self.frames.plate_size)
             layers = upsampler.names
             depth_order = [n for n in order if n in layers]
             write_frame_bands(
@@ -773,7 +838,7 @@ class Pipeline:
             _write_json(folder / f"{frame}.done", {"frame": frame, "files": [str(p) for p in self.output_paths(frame)], "layers": sorted(layers)})
             done += 1
             self.progress("write", done, len(frames), f"frame {frame}: {len(layers)} layers")
-        result = {"frames": len(frames), "written": len(todo), "rank_sets": rank_sets, "layers": len(names)}
+        result = {"frames": len(frames), "written": len(todo), "rank_sets": rank_sets, "layers": len(names), "refine_edges": self.config.refine_edges}
         if warning:
             result["warnings"] = [warning]
         return result
