@@ -27,6 +27,7 @@ files are byte for byte those of a whole-frame encode.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import os
@@ -124,11 +125,19 @@ def run(frame: FrameBands, writers: Sequence, rows: int | None = None) -> None:
     rows = rows or band_rows(frame.width)
     if rows % ROW_MULTIPLE and rows < frame.height:
         raise ValueError(f"bands must be a multiple of {ROW_MULTIPLE} rows, got {rows}")
-    for y0 in range(0, frame.height, rows):
-        samples = frame.samples(y0, min(frame.height, y0 + rows))
-        for writer in writers:
-            writer.write(samples)
-        del samples
+    starts = list(range(0, frame.height, rows))
+    # the next band's samples are made on a helper thread while this one is
+    # encoded (numpy and deflate release the GIL): two bands in memory at most
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="idmatte-band") as helper:
+        pending = helper.submit(frame.samples, 0, min(frame.height, rows))
+        for index, y0 in enumerate(starts):
+            samples = pending.result()
+            if index + 1 < len(starts):
+                y1 = starts[index + 1]
+                pending = helper.submit(frame.samples, y1, min(frame.height, y1 + rows))
+            for writer in writers:
+                writer.write(samples)
+            del samples
     for writer in writers:
         writer.finish()
 

@@ -1,0 +1,193 @@
+"""The standard ``idManifest`` attribute, encoded by our own code
+(:mod:`SegmentationCore.idmatte.idmanifest`): the same serialised bytes as
+the OpenEXR library writes, read back identically by the PyPI ``OpenEXR``
+module, and never an ``import OpenEXR`` in the writer (inside Gaffer's
+process that import crashes)."""
+
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from SegmentationCore.idmatte import exr_header, idmanifest, objectid
+from SegmentationCore.idmatte.murmur import murmurhash3_32
+
+OpenEXR = pytest.importorskip("OpenEXR")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def library_attribute(groups):
+    """The attribute as the OpenEXR library writes it (a 1x1 file's header)."""
+    manifest = OpenEXR.IDManifest()
+    for group in groups:
+        library_group = manifest.add(set(group.channels))
+        library_group.setEncodingScheme(group.encoding_scheme)
+        library_group.setHashScheme(group.hash_scheme)
+        library_group.setComponents(list(group.components))
+        library_group.setLifetime(
+            {0: OpenEXR.LIFETIME_FRAME, 1: OpenEXR.LIFETIME_SHOT, 2: OpenEXR.LIFETIME_STABLE}[group.lifetime]
+        )
+        for value, strings in group.table.items():
+            library_group.insert(value, list(strings))
+    header = {"type": OpenEXR.scanlineimage, "compression": OpenEXR.NO_COMPRESSION, "idManifest": manifest}
+    stream = io.BytesIO()
+    with OpenEXR.File(header, {"A": np.zeros((1, 1), np.float16)}) as exr_file:
+        exr_file.write(stream)
+    return exr_header.parse_header(stream.getvalue()).attributes["idManifest"]
+
+
+def name_group(names, channel="id"):
+    return idmanifest.ChannelGroup([channel], ["name"], {murmurhash3_32(n): [n] for n in names})
+
+
+LONG = "/crowd/" + "x" * 300
+CASES = {
+    "empty": [name_group([])],
+    "one": [name_group(["/person/person_0001"])],
+    # 300 strings: past the 128 strings that re-number in one byte
+    "three_hundred": [name_group([f"/person/person_{i:04d}" for i in range(1, 301)])],
+    # shared prefixes after a string longer than 255 bytes (two-byte counts), non-ASCII
+    "long_and_unicode": [name_group(["b", "a", LONG, LONG + "y", LONG + "yz", "/Menschen/Müller_0001", "/人/人_0002"])],
+    # several groups and components, strings used several times (re-numbered
+    # most frequent first), ids whose differences need 64 bits, other lifetimes
+    "groups": [
+        idmanifest.ChannelGroup(
+            ["id", "id2"], ["model", "instance"],
+            {5: ["car", "car_1"], 9: ["car", "car_2"], 1 << 40: ["tree", "tree_1"], (1 << 41) + 3: ["car", "tree_1"]},
+            lifetime=idmanifest.LIFETIME_SHOT, hash_scheme="MurmurHash3_64", encoding_scheme="id2",
+        ),
+        idmanifest.ChannelGroup(
+            ["other.id"], ["name"], {i * 7919: [f"n{i % 5}"] for i in range(1, 40)},
+            lifetime=idmanifest.LIFETIME_FRAME, hash_scheme="custom",
+        ),
+        idmanifest.ChannelGroup(["sparse"], ["name"], {i * 1000003: [f"s{i}"] for i in range(3)}),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_serialisation_is_openexrs_byte_for_byte(case):
+    groups = CASES[case]
+    type_name, raw = library_attribute(groups)
+    ours_type, ours = idmanifest.attribute(groups)
+    assert ours_type == type_name == "idmanifest"
+    assert ours[:8] == raw[:8]  # the uncompressed size
+    assert idmanifest.decompress(ours) == idmanifest.decompress(raw)
+
+
+def test_varint_and_renumbering_rules():
+    assert idmanifest._varint(0) == b"\x00"
+    assert idmanifest._varint(127) == b"\x7f"
+    assert idmanifest._varint(128) == b"\x80\x01"
+    assert idmanifest._varint(300) == b"\xac\x02"
+    # all strings equally frequent: table order, one run
+    assert idmanifest._renumber([1, 1, 1]) == ([0, 1, 2], [(0, 2)])
+    # frequency decides which strings get the 128 one-byte indices; within
+    # that block, table order
+    assert idmanifest._renumber([1, 3, 1]) == ([0, 1, 2], [(0, 2)])
+    counts = [1] * 130
+    counts[129] = 2
+    new_index, runs = idmanifest._renumber(counts)
+    assert new_index[:127] == list(range(127)) and new_index[127:] == [128, 129, 127]
+    assert runs == [(0, 126), (129, 129), (127, 128)]
+
+
+def test_openexr_reads_the_objectid_manifest_back(tmp_path):
+    names = [f"/person/person_{i:04d}" for i in range(1, 140)] + ["/car/car_0001", "/Bäume/baum_0001"]
+    layers = {name: np.zeros((6, 9), np.float32) for name in names}
+    layers[names[0]][2:4, 3:6] = 0.75
+    path = tmp_path / "shot.objectid.1001.exr"
+    objectid.write_objectid(path, layers)
+    with OpenEXR.File(str(path), header_only=True) as exr_file:
+        manifest = exr_file.parts[0].header["idManifest"]
+    assert manifest.size() == 1
+    group = manifest[0]
+    assert set(group.getChannels()) == {"id"}
+    assert list(group.getComponents()) == ["name"]
+    assert group.getHashScheme() == "MurmurHash3_32"
+    assert group.getEncodingScheme() == "id"
+    assert group.getLifetime() == OpenEXR.LIFETIME_STABLE
+    table = {int(entry.id()): list(entry.text()) for entry in group}
+    assert table == {murmurhash3_32(name): [name] for name in names}
+    # and our own readers still find every name
+    assert sorted(objectid.objectid_layer_names(path)) == sorted(names)
+
+
+def test_debians_openexr_tools_accept_the_attribute(tmp_path):
+    exrheader = "/usr/bin/exrheader"
+    if not os.path.exists(exrheader):
+        pytest.skip("exrheader (Debian package openexr) is not installed")
+    path = tmp_path / "x.exr"
+    objectid.write_objectid(path, {"/a/a_0001": np.ones((3, 4), np.float32)})
+    completed = subprocess.run([exrheader, str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    assert completed.returncode == 0, completed.stdout
+    assert "idManifest (type idmanifest)" in completed.stdout
+
+
+_NO_OPENEXR_SCRIPT = """
+import sys
+sys.modules.setdefault("IECore", type(sys)("IECore"))  # as inside Gaffer, where IECore is loaded
+import numpy
+from SegmentationCore.idmatte import objectid, output
+layers = {"/person/a": numpy.zeros((20, 30), numpy.float32)}
+layers["/person/a"][3:9, 4:20] = 1.0
+objectid.write_objectid(sys.argv[1] + "/a.exr", layers)
+output.write_frame(sys.argv[1] + "/shot", 1001, layers)
+assert "OpenEXR" not in sys.modules, "the writer imported the PyPI OpenEXR module"
+assert sorted(objectid.objectid_layer_names(sys.argv[1] + "/a.exr")) == ["/person/a"]
+print("no OpenEXR: OK")
+"""
+
+
+def test_writers_never_import_openexr(tmp_path):
+    """Fails if the ObjectId writer builds its manifest with the OpenEXR module (as before)."""
+    script = tmp_path / "write.py"
+    script.write_text(_NO_OPENEXR_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    completed = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        universal_newlines=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    assert "no OpenEXR: OK" in completed.stdout
+
+
+_GAFFER_SCRIPT = """
+import sys
+import IECore, Gaffer, GafferImage      # Gaffer's OpenEXR symbols global, as in every Gaffer
+import numpy
+from SegmentationCore.idmatte import objectid, output
+layers = {"/person/a": numpy.zeros((40, 64), numpy.float32), "/person/b": numpy.zeros((40, 64), numpy.float32)}
+layers["/person/a"][5:20, 5:30] = 1.0
+layers["/person/b"][15:35, 20:60] = 0.5
+objectid.write_objectid(sys.argv[1] + "/oid.exr", layers)
+output.write_frame(sys.argv[1] + "/shot", 1001, layers)
+assert "OpenEXR" not in sys.modules, "the PyPI OpenEXR module was imported inside Gaffer"
+back = objectid.read_objectid(sys.argv[1] + "/oid.exr")
+assert sorted(back) == sorted(layers)
+assert abs(float(back["/person/b"].max()) - 0.5) < 1e-3
+print("ObjectId written inside Gaffer without OpenEXR: OK")
+"""
+
+
+def test_objectid_written_inside_real_gaffer_without_openexr(tmp_path):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        import test_gaffer_real as real
+    finally:
+        sys.path.pop(0)
+    if real.GAFFER is None:
+        pytest.skip("no real Gaffer installed (run ../shared/gaffer/install.sh .gaffer, or set GAFFER_ROOT)")
+    script = tmp_path / "write.py"
+    script.write_text(_GAFFER_SCRIPT)
+    completed = subprocess.run(
+        [str(real.GAFFER / "bin" / "gaffer"), "python", str(script), str(tmp_path)],
+        cwd=tmp_path, env=real._gaffer_env(real.GAFFER), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        universal_newlines=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-5000:]
+    assert "ObjectId written inside Gaffer without OpenEXR: OK" in completed.stdout
