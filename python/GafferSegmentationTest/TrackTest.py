@@ -351,6 +351,22 @@ class TrackTest( GafferSegmentationTest.SegmentationTestCase ) :
 			with self.assertRaisesRegex( Gaffer.ProcessException, "cache_rule must be one of 'paper', 'recent'" ) :
 				track["layers"].getValue()
 
+	def testGuardedCacheRule( self ) :
+
+		script, shot, shotFile = self.__trackedScript( numFrames = 8 )
+		track = script["track"]
+		track["cacheRule"].setValue( "guarded" )
+		self.assertEqual( track["__forward"]["cacheRule"].getValue(), "guarded" )
+		self.assertEqual( track["__backward"]["cacheRule"].getValue(), "guarded" )
+		with self.frameContext( script, self.firstFrame ) :
+			forward = track["__forward"]["out"].getValue()
+		# Like "recent", the guarded rule's evidence ages reach the backward
+		# pass through the cache data.
+		entry = forward["frames"][str( self.firstFrame + 2 )]
+		self.assertTrue( len( entry["ageIds"] ) )
+		guarded = self.__evaluate( script, shot )
+		self.assertGreater( guarded.j, 0.9 )
+
 	def testPromptAlgoRoundTrip( self ) :
 
 		promptSet = interactive.PromptSet(
