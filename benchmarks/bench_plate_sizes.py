@@ -21,6 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import bench_memory  # noqa: E402
 from bench_memory import run_autoseg  # noqa: E402
 
 from SegmentationCore import synthetic  # noqa: E402
@@ -35,10 +36,15 @@ def main(argv=None) -> int:
     parser.add_argument("--objects", type=int, default=6)
     parser.add_argument("--folder", default="/tmp/autoseg-bench-plate-sizes")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--engine", help="another checkout's python/ folder to run (default: this one's)")
     args = parser.parse_args(argv)
+    if args.engine:
+        bench_memory.ROOT = pathlib.Path(args.engine).resolve().parent
+        print(f"engine: {bench_memory.ROOT / 'python'}")
     folder = pathlib.Path(args.folder)
     print(f"synthetic backends, {args.frames} frames, {args.objects} objects, working size 1024 (default)")
-    print(f"{'plate':>10s} {'peak RSS MiB':>12s} {'seconds':>8s}  {'per stage (s)':38s} {'mattes MiB/frame':>16s}")
+    print(f"{'plate':>10s} {'peak RSS MiB':>12s} {'seconds':>8s}  {'per stage (s)':38s} {'mattes MiB/frame':>16s}"
+          f" {'write alone: MiB':>16s} {'s':>6s}")
     for size in args.sizes.split(","):
         width, height = (int(v) for v in size.split("x"))
         plate_dir = folder / size / "plate"
@@ -58,7 +64,15 @@ def main(argv=None) -> int:
             return code
         stages = " ".join(f"{k[:5]} {v.get('seconds', 0):.1f}" for k, v in summary.get("stages", {}).items())
         mattes = sum(p.stat().st_size for p in output.glob("*.exr")) / 2**20 / args.frames
-        print(f"{size:>10s} {peak:12.0f} {seconds:8.1f}  {stages:38s} {mattes:16.1f}   (plate written in {written:.0f} s)", flush=True)
+        code, write_peak, write_seconds, _ = run_autoseg([
+            "run", str(plate_dir / "plate.####.exr"), "--output", str(output),
+            "--synthetic", str(plate_dir / "plate.shot.json"), "--synthetic-faults", "faulty", "--stage", "write", "--force",
+        ])
+        if code != 0:
+            print(f"{size}: autoseg --stage write exited {code}")
+            return code
+        print(f"{size:>10s} {peak:12.0f} {seconds:8.1f}  {stages:38s} {mattes:16.1f} {write_peak:16.0f} {write_seconds:6.1f}"
+              f"   (plate written in {written:.0f} s)", flush=True)
         if not args.keep:
             shutil.rmtree(folder / size, ignore_errors=True)
     return 0
