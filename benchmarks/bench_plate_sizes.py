@@ -37,11 +37,13 @@ def main(argv=None) -> int:
     parser.add_argument("--folder", default="/tmp/autoseg-bench-plate-sizes")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--engine", help="another checkout's python/ folder to run (default: this one's)")
+    parser.add_argument("--autoseg", default="", help="extra autoseg run arguments, e.g. --autoseg=--no-refine-edges")
     args = parser.parse_args(argv)
     if args.engine:
         bench_memory.ROOT = pathlib.Path(args.engine).resolve().parent
         print(f"engine: {bench_memory.ROOT / 'python'}")
     folder = pathlib.Path(args.folder)
+    print(f"autoseg run {args.autoseg}".rstrip())
     print(f"synthetic backends, {args.frames} frames, {args.objects} objects, working size 1024 (default)")
     print(f"{'plate':>10s} {'peak RSS MiB':>12s} {'seconds':>8s}  {'per stage (s)':38s} {'mattes MiB/frame':>16s}"
           f" {'write alone: MiB':>16s} {'s':>6s}")
@@ -57,7 +59,7 @@ def main(argv=None) -> int:
         output.mkdir(parents=True)
         code, peak, seconds, summary = run_autoseg([
             "run", str(plate_dir / "plate.####.exr"), "--output", str(output),
-            "--synthetic", str(plate_dir / "plate.shot.json"), "--synthetic-faults", "faulty",
+            "--synthetic", str(plate_dir / "plate.shot.json"), "--synthetic-faults", "faulty", *args.autoseg.split(),
         ])
         if code != 0:
             print(f"{size}: autoseg exited {code}")
@@ -67,6 +69,7 @@ def main(argv=None) -> int:
         code, write_peak, write_seconds, _ = run_autoseg([
             "run", str(plate_dir / "plate.####.exr"), "--output", str(output),
             "--synthetic", str(plate_dir / "plate.shot.json"), "--synthetic-faults", "faulty", "--stage", "write", "--force",
+            *args.autoseg.split(),
         ])
         if code != 0:
             print(f"{size}: autoseg --stage write exited {code}")
