@@ -338,3 +338,129 @@ def test_imagereader_hash_raises_for_a_missing_file(tmp_path):
     reader["fileName"].setValue(str(tmp_path / "missing.exr"))
     with pytest.raises(Exception, match="Could not open file"):
         reader["out"].hash()
+
+
+# ---------------------------------------------------------------------------
+# Dispatcher batching as src/GafferDispatch/Dispatcher.cpp's Batcher (issue 16)
+# ---------------------------------------------------------------------------
+
+
+class _Recorder(GafferDispatch.Dispatcher):
+    """Records (node, frames, preTask indices) per batch, as a Python
+    dispatcher's `_doDispatch()` sees them."""
+
+    def __init__(self, name="Recorder"):
+        GafferDispatch.Dispatcher.__init__(self, name)
+        self.batches = []
+
+    def _doDispatch(self, rootBatch):
+        def visit(batch):
+            if "index" in batch.blindData():
+                return batch.blindData()["index"].value
+            pre = [visit(b) for b in batch.preTasks()]
+            if batch.plug() is None:
+                return None
+            batch.blindData()["index"] = IECore.IntData(len(self.batches))
+            self.batches.append((batch.node().getName(), [int(f) for f in batch.frames()], pre))
+            return len(self.batches) - 1
+
+        for b in rootBatch.preTasks():
+            visit(b)
+
+
+class _NoOpOnEven(_Writer):
+
+    def hash(self, context):
+        if int(context.getFrame()) % 2 == 0:
+            return IECore.MurmurHash()
+        return _Writer.hash(self, context)
+
+
+IECore.registerRunTimeTyped(_NoOpOnEven, typeName="StandinTest::NoOpOnEven")
+
+
+def _record(tmp_path, script, node, frames):
+    dispatcher = _Recorder()
+    dispatcher["jobsDirectory"].setValue(str(tmp_path))
+    dispatcher["framesMode"].setValue(GafferDispatch.Dispatcher.FramesMode.CustomRange)
+    dispatcher["frameRange"].setValue(frames)
+    dispatcher["tasks"][0].setInput(node["task"])
+    dispatcher["task"].execute()
+    return dispatcher.batches
+
+
+def test_batch_size_splits_batches_in_dispatch_order(tmp_path):
+    script = Gaffer.ScriptNode()
+    script["w"] = _Writer()
+    script["w"]["dispatcher"]["batchSize"].setValue(3)
+    assert _record(tmp_path, script, script["w"], "1-7") == [("w", [1, 2, 3], []), ("w", [4, 5, 6], []), ("w", [7], [])]
+
+
+def test_no_ops_count_towards_batch_size_but_add_no_frame(tmp_path):
+    # Dispatcher.cpp : `batch->m_size++` for every task, frames only for
+    # tasks whose hash is not empty.
+    script = Gaffer.ScriptNode()
+    script["w"] = _NoOpOnEven()
+    script["w"]["dispatcher"]["batchSize"].setValue(2)
+    assert [b[1] for b in _record(tmp_path, script, script["w"], "1-5")] == [[1], [3], [5]]
+
+
+def test_sequence_execution_is_one_sorted_batch(tmp_path):
+    script = Gaffer.ScriptNode()
+    script["w"] = _Writer(sequence=True)
+    script["w"]["dispatcher"]["batchSize"].setValue(1)
+    assert _record(tmp_path, script, script["w"], "3,1,2") == [("w", [1, 2, 3], [])]
+
+
+def test_per_frame_pre_tasks_link_matching_batches(tmp_path):
+    script = Gaffer.ScriptNode()
+    script["a"] = _Writer()
+    script["b"] = _Writer()
+    script["b"]["preTasks"][0].setInput(script["a"]["task"])
+    for n in ("a", "b"):
+        script[n]["dispatcher"]["batchSize"].setValue(2)
+    batches = _record(tmp_path, script, script["b"], "1-4")
+    assert batches == [("a", [1, 2], []), ("b", [1, 2], [0]), ("a", [3, 4], []), ("b", [3, 4], [2])]
+
+
+def test_frame_independent_task_is_one_batch_depending_on_every_pre_task_batch(tmp_path):
+    class Once(_Writer):
+        def hash(self, context):
+            return GafferDispatch.TaskNode.hash(self, context)
+
+    script = Gaffer.ScriptNode()
+    script["a"] = _Writer()
+    script["a"]["dispatcher"]["batchSize"].setValue(2)
+    script["once"] = Once()
+    script["once"]["preTasks"][0].setInput(script["a"]["task"])
+    batches = _record(tmp_path, script, script["once"], "1-5")
+    assert batches[-1] == ("once", [1], [0, 1, 2])
+
+
+def test_cycles_raise(tmp_path):
+    script = Gaffer.ScriptNode()
+    script["a"] = _Writer()
+    script["b"] = _Writer()
+    script["b"]["preTasks"][0].setInput(script["a"]["task"])
+    script["a"]["preTasks"][0].setInput(script["b"]["task"])
+    with pytest.raises(Exception, match="cyclic dependencies"):
+        _record(tmp_path, script, script["b"], "1")
+
+
+def test_task_batches_are_new_python_objects_each_time(tmp_path):
+    # Boost.Python wraps the C++ batch anew on every call : a dispatcher
+    # must not tell batches apart by id() (use blindData, as LocalDispatcher).
+    script = Gaffer.ScriptNode()
+    script["w"] = _Writer()
+    seen = []
+
+    class D(GafferDispatch.Dispatcher):
+        def _doDispatch(self, root):
+            seen.append(root.preTasks()[0] is root.preTasks()[0])
+            seen.append(root.preTasks()[0].blindData() is root.preTasks()[0].blindData())
+
+    d = D()
+    d["jobsDirectory"].setValue(str(tmp_path))
+    d["tasks"][0].setInput(script["w"]["task"])
+    d["task"].execute()
+    assert seen == [False, True]

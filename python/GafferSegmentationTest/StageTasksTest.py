@@ -59,11 +59,13 @@ class _RecordingDispatcher( GafferDispatch.Dispatcher ) :
 	def _doDispatch( self, rootBatch ) :
 
 		self.batches = []
-		ids = {}
 
+		# Python wrappers of one C++ batch are new objects on each call (and
+		# their ids get reused) : batches are told apart by their blind data,
+		# as LocalDispatcher does.
 		def visit( batch ) :
-			if id( batch ) in ids :
-				return ids[id( batch )]
+			if "recording:index" in batch.blindData() :
+				return batch.blindData()["recording:index"].value
 			preTasks = [ visit( b ) for b in batch.preTasks() ]
 			if batch.plug() is None :
 				return None
@@ -75,10 +77,10 @@ class _RecordingDispatcher( GafferDispatch.Dispatcher ) :
 				"shot" : context.get( "shot:name", None ),
 				"preTasks" : [ p for p in preTasks if p is not None ],
 			}
-			ids[id( batch )] = len( self.batches )
+			batch.blindData()["recording:index"] = IECore.IntData( len( self.batches ) )
 			self.batches.append( record )
 			batch.execute()
-			return ids[id( batch )]
+			return len( self.batches ) - 1
 
 		for batch in rootBatch.preTasks() :
 			visit( batch )
@@ -398,6 +400,43 @@ class StageTasksTest( GafferSegmentationTest.SegmentationTestCase ) :
 		shots = readShotList( str( self.temporaryDirectory() ) )
 		self.assertEqual( [ s[0] for s in shots ], [ "shot5", "shot6" ] )
 		self.assertEqual( shots[0][2], [ 1001, 1002, 1003 ] )
+
+	def testFarmTemplate( self ) :
+
+		import GafferSegmentationUI
+		from . import AutoSegmentFarmReference
+
+		script = Gaffer.ScriptNode()
+		script["reference"] = Gaffer.Reference()
+		script["reference"].load( GafferSegmentationUI.autoSegmentFarmReference() )
+		reference = script["reference"]
+		for name, section in AutoSegmentFarmReference.promotedPlugs :
+			self.assertIn( name, reference )
+		for nodeName, batchSize in AutoSegmentFarmReference.stages :
+			self.assertEqual( reference[nodeName]["dispatcher"]["batchSize"].getValue(), batchSize )
+
+		pattern, shotFile, shot = self.writeShot( numFrames = 12, width = 160, height = 90 )
+		reference["plate"].setValue( pattern )
+		reference["detectorModel"].setValue( shotFile )
+		reference["sam2Model"].setValue( shotFile )
+		reference["outputDirectory"].setValue( str( self.temporaryDirectory() / "out" ) )
+		script["frameRange"]["start"].setValue( self.firstFrame )
+		script["frameRange"]["end"].setValue( self.firstFrame + 11 )
+
+		dispatcher = _RecordingDispatcher()
+		dispatcher["jobsDirectory"].setValue( str( self.temporaryDirectory() / "jobs" ) )
+		dispatcher["framesMode"].setValue( GafferDispatch.Dispatcher.FramesMode.FullRange )
+		dispatcher["tasks"][0].setInput( reference["task"] )
+		with script.context() :
+			dispatcher["task"].execute()
+		frames = self.frames( shot )
+		tens = [ frames[:10], frames[10:] ]
+		for node in ( "DetectStage", "SegmentStage", "WriteStage" ) :
+			self.assertEqual( [ b["frames"] for i, b in dispatcher.named( node ) ], tens )
+		self.assertEqual( len( dispatcher.named( "TrackStage" ) ), 1 )
+		with self.frameContext( script, frames[3] ) :
+			names, layers = self.layers( reference["layers"].getValue() )
+		self.assertTrue( names )
 
 if __name__ == "__main__" :
 	import unittest

@@ -46,6 +46,7 @@ from . import TrackUI
 from . import ObjectIdWriterUI
 from . import ObjectIdMatteUI
 from . import AutoSegmentUI
+from . import StageTasksUI
 
 def autoSegmentReference() :
 
@@ -54,5 +55,12 @@ def autoSegmentReference() :
 	one are the same)."""
 
 	return os.path.normpath( os.path.join( os.path.dirname( __file__ ), "..", "..", "references", "AutoSegment.grf" ) )
+
+def autoSegmentFarmReference() :
+
+	"""The AutoSegmentFarm template (the stages as tasks) :
+	`references/AutoSegmentFarm.grf`."""
+
+	return os.path.join( os.path.dirname( autoSegmentReference() ), "AutoSegmentFarm.grf" )
 
 __import__( "IECore" ).loadConfig( "GAFFER_STARTUP_PATHS", subdirectory = "GafferSegmentationUI" )

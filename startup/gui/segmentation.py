@@ -70,3 +70,14 @@ else :
 		"/Segmentation/AutoSegment", lambda : Gaffer.Reference( "AutoSegment" ),
 		postCreator = __loadAutoSegment, searchText = "AutoSegment"
 	)
+
+	def __loadAutoSegmentFarm( node, menu ) :
+
+		node.load( GafferSegmentationUI.autoSegmentFarmReference() )
+
+	__nodeMenu.append(
+		"/Segmentation/AutoSegmentFarm", lambda : Gaffer.Reference( "AutoSegmentFarm" ),
+		postCreator = __loadAutoSegmentFarm, searchText = "AutoSegmentFarm"
+	)
+	for __name in ( "WorkFolder", "DetectStage", "SegmentStage", "TrackStage", "ReconcileStage", "WriteStage", "WorkFolderLayers", "ShotList" ) :
+		__nodeMenu.append( "/Segmentation/Farm/" + __name, getattr( GafferSegmentation, __name ), searchText = __name )

@@ -162,8 +162,8 @@ class Dispatcher(TaskNode):
         FullRange = 1
         CustomRange = 2
 
-    class _TaskBatch:
-        """Dispatcher::TaskBatch (bound as `_TaskBatch` in DispatcherBinding.cpp)."""
+    class _Batch:
+        """Dispatcher::TaskBatch's state (the C++ object)."""
 
         def __init__(self, plug=None, context=None):
             self._plug = plug
@@ -183,25 +183,37 @@ class Dispatcher(TaskNode):
             with self._context:
                 self._plug.executeSequence(self._frames)
 
+    class _TaskBatch:
+        """Dispatcher::TaskBatch as bound in DispatcherBinding.cpp (`_TaskBatch`).
+        As with Boost.Python, every call handing a batch to Python makes a
+        new wrapper object : identity is in `blindData()`, not `id()`."""
+
+        def __init__(self, batch):
+            self.__batch = batch
+
+        def execute(self):
+            self.__batch.execute()
+
         def node(self):
-            return self._plug.node() if self._plug is not None else None
+            return self.__batch._plug.node() if self.__batch._plug is not None else None
 
         def plug(self):
-            return self._plug
+            return self.__batch._plug
 
         def context(self, _copy=True):
-            if self._context is None:
+            context = self.__batch._context
+            if context is None:
                 return None
-            return Gaffer.Context(self._context) if _copy else self._context
+            return Gaffer.Context(context) if _copy else context
 
         def frames(self):
-            return list(self._frames)
+            return list(self.__batch._frames)
 
         def preTasks(self):
-            return list(self._preTasks)
+            return [Dispatcher._TaskBatch(b) for b in self.__batch._preTasks]
 
         def blindData(self):
-            return self._blindData
+            return self.__batch._blindData
 
     class _Batcher:
         """Dispatcher::Batcher : one batch per (node, context without `frame`),
@@ -213,7 +225,7 @@ class Dispatcher(TaskNode):
         preTask of theirs."""
 
         def __init__(self):
-            self.__rootBatch = Dispatcher._TaskBatch()
+            self.__rootBatch = Dispatcher._Batch()
             self.__currentBatches = {}
             self.__tasksToBatches = {}
 
@@ -244,7 +256,7 @@ class Dispatcher(TaskNode):
             if id(batch) in ancestors:
                 raise IECore.Exception(
                     "Dispatched tasks cannot have cyclic dependencies but %s is involved in a cycle."
-                    % batch.plug().relativeName(batch.plug().ancestor(Gaffer.ScriptNode))
+                    % batch._plug.relativeName(batch._plug.ancestor(Gaffer.ScriptNode))
                 )
 
             with task.context(_copy=False):
@@ -291,7 +303,7 @@ class Dispatcher(TaskNode):
                     if batch._size >= limit:
                         batch = None
                 if batch is None:
-                    batch = Dispatcher._TaskBatch(task.plug(), batchContext)
+                    batch = Dispatcher._Batch(task.plug(), batchContext)
                     self.__currentBatches[batchMapKey] = batch
 
                 if not taskIsNoOp:
@@ -444,8 +456,8 @@ class Dispatcher(TaskNode):
             if not os.path.exists(scriptFileName):
                 script.serialiseToFile(scriptFileName)
 
-            if batcher.rootBatch().preTasks():
-                self._doDispatch(batcher.rootBatch())
+            if batcher.rootBatch()._preTasks:
+                self._doDispatch(Dispatcher._TaskBatch(batcher.rootBatch()))
 
     def __executeAndPruneImmediateBatches(self, batch, immediate=False):
         if batch._visited:
