@@ -41,9 +41,12 @@ import IECore
 
 import Gaffer
 import GafferDispatch
+import GafferImage
 
 from SegmentationCore.idmatte import cryptomatte, objectid
 from SegmentationCore.core import maskops
+from SegmentationCore.core.errors import SegmentationError
+from SegmentationCore.pipeline import refine
 from SegmentationCore import plates
 
 from . import _Algo
@@ -54,6 +57,15 @@ from . import _Algo
 # It requires sequence execution : Cryptomatte files must hold the same
 # number of rank sets on every frame, which is known only once every frame's
 # layers are, and tracking is done for the whole shot anyway.
+#
+# With `refineEdges` on (the default, as `autoseg run`), each layer's edge is
+# refined at plate resolution, guided by the pixels of `plate` (the engine's
+# `pipeline.refine` : a fast colour guided filter in a band around the
+# layer's edge ; coverages still sum to at most 1 in every pixel). It is a
+# plug of the writer rather than a node of its own because the refined
+# mattes only exist at plate resolution : passed between nodes they would be
+# a full-resolution float plane per layer, where `layers` holds the compact
+# working-resolution maps. The plate is read frame by frame, when writing.
 class ObjectIdWriter( GafferDispatch.TaskNode ) :
 
 	def __init__( self, name = "ObjectIdWriter" ) :
@@ -69,6 +81,12 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 		self["extraAlphaChannels"] = Gaffer.BoolPlug( defaultValue = False )
 		self["rankSets"] = Gaffer.IntPlug( defaultValue = 0, minValue = 0 )
 		self["overwrite"] = Gaffer.BoolPlug( defaultValue = False )
+
+		self["plate"] = GafferImage.ImagePlug()
+		self["colorSpace"] = Gaffer.StringPlug( defaultValue = "linear" )
+		self["refineEdges"] = Gaffer.BoolPlug( defaultValue = True )
+		self["refineBand"] = Gaffer.FloatPlug( defaultValue = refine.RefineParams.band, minValue = 0.0001, maxValue = 0.25 )
+		self["refineEps"] = Gaffer.FloatPlug( defaultValue = refine.RefineParams.eps, minValue = 1e-7 )
 
 	def hash( self, context ) :
 
@@ -87,6 +105,12 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 		self["extraAlphaChannels"].hash( h )
 		self["rankSets"].hash( h )
 		self["overwrite"].hash( h )
+		self["refineEdges"].hash( h )
+		if self["refineEdges"].getValue() :
+			h.append( GafferImage.ImageAlgo.imageHash( self["plate"] ) )
+			self["colorSpace"].hash( h )
+			self["refineBand"].hash( h )
+			self["refineEps"].hash( h )
 		return h
 
 	def requiresSequenceExecution( self ) :
@@ -127,8 +151,13 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 					context.setFrame( frame )
 					names, layers, imageSize = self.__layers()
 					# Bilinear upsampling spreads a layer by at most one working
-					# pixel : the dilated layers bound the overlaps at plate size.
-					dilated = { n : maskops.dilate( m, 1 ) for n, m in layers.items() }
+					# pixel, refinement by its band : the dilated layers bound
+					# the overlaps at plate size.
+					reach = 1
+					if layers and imageSize is not None and self["refineEdges"].getValue() :
+						workingSize = next( iter( layers.values() ) ).shape
+						reach = self.__refineParams().reach( imageSize, workingSize )
+					dilated = { n : maskops.dilate( m, reach ) for n, m in layers.items() }
 					rankSets = max( rankSets, cryptomatte.required_rank_sets( dilated ) )
 
 			for frame in frames :
@@ -149,12 +178,56 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 		names, layers = _Algo.dataToLayers( data )
 		return names, layers, _Algo.dataImageSize( data )
 
+	def __refineParams( self ) :
+
+		# The plugs are float32 : 6 significant digits give back the value
+		# typed (0.008, as `autoseg --refine-band 0.008`).
+		params = refine.RefineParams(
+			band = float( "{:.6g}".format( self["refineBand"].getValue() ) ),
+			eps = float( "{:.6g}".format( self["refineEps"].getValue() ) ),
+		)
+		try :
+			params.validate()
+		except SegmentationError as e :
+			raise ValueError( "{} : {}".format( _nodeName( self ), e ) )
+		return params
+
+	def __guide( self, imageSize ) :
+
+		"""The refinement's guide : the plate's pixels on the current frame,
+		at plate resolution, as 8-bit sRGB (`refine.guide_from_plate()`, as
+		`autoseg` makes it)."""
+
+		frame = int( Gaffer.Context.current().getFrame() )
+		name = _nodeName( self )
+		if not len( self["plate"].channelNames() ) :
+			raise ValueError(
+				"{}.plate has no image on frame {} : refineEdges needs the plate's pixels ; connect the plate "
+				"(the image Track reads) to `plate`, or turn refineEdges off".format( name, frame )
+			)
+		pixels = _Algo.imageToArray( GafferImage.ImageAlgo.image( self["plate"] ) )
+		if tuple( pixels.shape[:2] ) != tuple( imageSize ) :
+			raise ValueError(
+				"{}.plate is {}x{} on frame {} but the layers were made from a {}x{} plate ; connect the same plate to `plate`".format(
+					name, pixels.shape[1], pixels.shape[0], frame, imageSize[1], imageSize[0]
+				)
+			)
+		try :
+			return refine.guide_from_plate( pixels, self["colorSpace"].getValue() )
+		except SegmentationError as e :
+			raise ValueError( "{}.colorSpace : {}".format( name, e ) )
+
 	def __writeFrame( self, rankSets ) :
 
 		names, layers, imageSize = self.__layers()
 		if imageSize is None :
 			raise ValueError( "nothing to write on frame {} : connect Track's layers to `in`".format( int( Gaffer.Context.current().getFrame() ) ) )
-		layers = plates.upsample_masks( layers, imageSize )
+		if self["refineEdges"].getValue() and layers :
+			layers = refine.refine_layers(
+				layers, imageSize, self.__guide( imageSize ), self.__refineParams(), depth_order = names
+			)
+		else :
+			layers = plates.upsample_masks( layers, imageSize )
 		overwrite = self["overwrite"].getValue()
 
 		fileName = _fileName( self["fileName"] )
@@ -174,6 +247,10 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 				extra_alpha_channels = self["extraAlphaChannels"].getValue(),
 				overwrite = overwrite, depth_order = names, shape = imageSize,
 			)
+
+def _nodeName( node ) :
+
+	return node.relativeName( node.scriptNode() ) if node.scriptNode() else node.getName()
 
 _variable = re.compile( r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_:]*)" )
 

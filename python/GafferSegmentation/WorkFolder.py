@@ -73,6 +73,9 @@ class WorkFolder( Gaffer.ComputeNode ) :
 		( "cacheRule", "cacheRule", "string" ),
 		( "detectFrames", "detectFrames", "string" ),
 		( "chunks", "chunks", "int" ),
+		( "refineEdges", "refineEdges", "bool" ),
+		( "refineBand", "refineBand", "float" ),
+		( "refineEps", "refineEps", "float" ),
 	]
 
 	def __init__( self, name = "WorkFolder" ) :
@@ -115,6 +118,12 @@ class WorkFolder( Gaffer.ComputeNode ) :
 
 		self["chunks"] = Gaffer.IntPlug( defaultValue = 1, minValue = 1 )
 		self["chunkOverlap"] = Gaffer.IntPlug( defaultValue = 0, minValue = 0 )
+
+		# WriteStage's edge refinement (`autoseg run --refine-edges`,
+		# `--refine-band`, `--refine-eps`), as ObjectIdWriter's plugs.
+		self["refineEdges"] = Gaffer.BoolPlug( defaultValue = True )
+		self["refineBand"] = Gaffer.FloatPlug( defaultValue = 0.008, minValue = 0.0001, maxValue = 0.25 )
+		self["refineEps"] = Gaffer.FloatPlug( defaultValue = 0.0003, minValue = 1e-6 )
 
 		self["settings"] = Gaffer.CompoundObjectPlug(
 			direction = Gaffer.Plug.Direction.Out, defaultValue = IECore.CompoundObject()

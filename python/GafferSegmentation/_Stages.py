@@ -62,7 +62,7 @@ def runConfig( settings ) :
 
 	"""The engine's `RunConfig` for the settings of a WorkFolder."""
 
-	from SegmentationCore.pipeline import runner, stage2, tracking
+	from SegmentationCore.pipeline import refine, runner, stage2, tracking
 
 	def value( name ) :
 		return settings[name].value if name in settings else None
@@ -101,6 +101,14 @@ def runConfig( settings ) :
 		chunks = value( "chunks" ),
 		chunk_overlap = optional( "chunkOverlap" ),
 	)
+	# Settings made before edge refinement existed : autoseg's defaults.
+	if "refineEdges" in settings :
+		defaults = refine.RefineParams()
+		config.refine_edges = bool( value( "refineEdges" ) )
+		config.refine_params = refine.RefineParams(
+			band = value( "refineBand" ) if "refineBand" in settings else defaults.band,
+			eps = value( "refineEps" ) if "refineEps" in settings else defaults.eps,
+		)
 	return config
 
 def pipeline( settings, log = None ) :

@@ -65,6 +65,7 @@ promotedPlugs = [
 	( "objectIdFileName", "ObjectIdWriter.fileName", "Output" ),
 	( "cryptomatteFileName", "ObjectIdWriter.cryptomatteFileName", "Output" ),
 	( "overwrite", "ObjectIdWriter.overwrite", "Output" ),
+	( "refineEdges", "ObjectIdWriter.refineEdges", "Output" ),
 	( "detectorModel", "Detect.model", "Models" ),
 	( "sam2Model", "Segment.model", "Models" ),
 	( "workingResolution", "Detect.workingResolution", "Models" ),
@@ -144,6 +145,8 @@ def build( parent, name = "AutoSegment" ) :
 	box["Track"]["in"].setInput( box["Plate"]["out"] )
 	box["Track"]["masks"].setInput( box["Segment"]["masks"] )
 	box["ObjectIdWriter"]["in"].setInput( box["Track"]["layers"] )
+	# The plate's pixels guide the edge refinement.
+	box["ObjectIdWriter"]["plate"].setInput( box["Plate"]["out"] )
 
 	for plugName, path, section in promotedPlugs :
 		# Promotion copies metadata values : the model presets (functions

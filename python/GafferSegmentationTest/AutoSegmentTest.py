@@ -89,6 +89,8 @@ class AutoSegmentTest( GafferSegmentationTest.SegmentationTestCase ) :
 		self.assertTrue( reference["Segment"]["detections"].getInput().isSame( reference["Detect"]["detections"] ) )
 		self.assertTrue( reference["Track"]["masks"].getInput().isSame( reference["Segment"]["masks"] ) )
 		self.assertTrue( reference["ObjectIdWriter"]["in"].getInput().isSame( reference["Track"]["layers"] ) )
+		self.assertTrue( reference["ObjectIdWriter"]["plate"].getInput().isSame( reference["Plate"]["out"] ) )
+		self.assertTrue( reference["refineEdges"].getValue() )
 		self.assertTrue( reference["task"].source().isSame( reference["ObjectIdWriter"]["task"] ) )
 		self.assertTrue( reference["Track"]["model"].getInput().isSame( reference["sam2Model"] ) )
 

@@ -43,10 +43,12 @@ import IECore
 
 import Gaffer
 import GafferDispatch
+import GafferImage
 import GafferSegmentation
 import GafferSegmentationTest
 
 from SegmentationCore.idmatte import cryptomatte, mattefilter
+from SegmentationCore.pipeline import refine
 from SegmentationCore import plates
 
 class ObjectIdWriterTest( GafferSegmentationTest.SegmentationTestCase ) :
@@ -59,6 +61,11 @@ class ObjectIdWriterTest( GafferSegmentationTest.SegmentationTestCase ) :
 		self.assertFalse( node["overwrite"].getValue() )
 		self.assertEqual( node["cryptomatteLayer"].getValue(), "CryptoObject" )
 		self.assertTrue( node["task"].requiresSequenceExecution() )
+		# Edge refinement is on by default, with autoseg's settings.
+		self.assertTrue( node["refineEdges"].getValue() )
+		self.assertAlmostEqual( node["refineBand"].getValue(), refine.RefineParams().band, places = 6 )
+		self.assertAlmostEqual( node["refineEps"].getValue(), refine.RefineParams().eps, places = 9 )
+		self.assertEqual( node["colorSpace"].getValue(), "linear" )
 
 	def __script( self, numFrames = 6 ) :
 
@@ -71,6 +78,7 @@ class ObjectIdWriterTest( GafferSegmentationTest.SegmentationTestCase ) :
 		output = self.temporaryDirectory() / "output"
 		script["writer"] = GafferSegmentation.ObjectIdWriter()
 		script["writer"]["in"].setInput( script["track"]["layers"] )
+		script["writer"]["plate"].setInput( script["reader"]["out"] )
 		script["writer"]["fileName"].setValue( str( output / "objectId.####.exr" ) )
 		script["writer"]["cryptomatteFileName"].setValue( str( output / "cryptomatte.####.exr" ) )
 
@@ -79,6 +87,20 @@ class ObjectIdWriterTest( GafferSegmentationTest.SegmentationTestCase ) :
 		script["dispatcher"]["tasks"][0].setInput( script["writer"]["task"] )
 		script["dispatcher"]["framesMode"].setValue( GafferDispatch.Dispatcher.FramesMode.FullRange )
 		return script, shot, output
+
+	def __expectedLayers( self, script, frame, refineEdges ) :
+
+		"""What the writer must write on `frame` : the engine's refinement of
+		Track's layers guided by the plate (as `autoseg` makes it), or their
+		bilinear upsampling."""
+
+		with self.frameContext( script, frame ) :
+			names, layers = self.layers( script["track"]["layers"].getValue() )
+			plate = GafferSegmentation._Algo.imageToArray( GafferImage.ImageAlgo.image( script["reader"]["out"] ) )
+		if not refineEdges :
+			return names, layers, plates.upsample_masks( layers, plate.shape[:2] )
+		guide = refine.guide_from_plate( plate, "linear" )
+		return names, layers, refine.refine_layers( layers, plate.shape[:2], guide, refine.RefineParams(), depth_order = names )
 
 	def testDispatchWritesTheFrameRange( self ) :
 
@@ -94,12 +116,10 @@ class ObjectIdWriterTest( GafferSegmentationTest.SegmentationTestCase ) :
 			self.assertTrue( os.path.isfile( objectIdFile ) )
 			self.assertTrue( os.path.isfile( cryptomatteFile ) )
 
-			with self.frameContext( script, frame ) :
-				names, layers = self.layers( script["track"]["layers"].getValue() )
-			layers = plates.upsample_masks( layers, ( 180, 320 ) )
+			names, working, layers = self.__expectedLayers( script, frame, refineEdges = True )
 
 			# Both files name the same layers, and give each one the matte
-			# Track made, at plate resolution.
+			# Track made, refined at plate resolution as `autoseg` does.
 			self.assertEqual( sorted( mattefilter.layer_names( objectIdFile ) ), sorted( names ) )
 			self.assertEqual( sorted( mattefilter.layer_names( cryptomatteFile ) ), sorted( names ) )
 			for name in names :
@@ -123,6 +143,72 @@ class ObjectIdWriterTest( GafferSegmentationTest.SegmentationTestCase ) :
 			return list( image.spec().channelnames )
 		finally :
 			image.close()
+
+	def testRefineEdges( self ) :
+
+		script, shot, output = self.__script( numFrames = 2 )
+		script["writer"]["cryptomatteFileName"].setValue( "" )
+		with script.context() :
+			script["dispatcher"]["task"].execute()
+
+		# Refinement off writes today's mattes : the bilinear upsampling.
+		bilinearOutput = self.temporaryDirectory() / "bilinear"
+		script["writer"]["refineEdges"].setValue( False )
+		script["writer"]["fileName"].setValue( str( bilinearOutput / "objectId.####.exr" ) )
+		with script.context() :
+			script["dispatcher"]["task"].execute()
+
+		params = refine.RefineParams()
+		for frame in self.frames( shot ) :
+			names, working, expected = self.__expectedLayers( script, frame, refineEdges = False )
+			refinedFile = str( output / "objectId.{}.exr".format( frame ) )
+			bilinearFile = str( bilinearOutput / "objectId.{}.exr".format( frame ) )
+			refined = { n : mattefilter.extract_matte( refinedFile, n ) for n in names }
+			bilinear = { n : mattefilter.extract_matte( bilinearFile, n ) for n in names }
+			self.assertTrue( names )
+
+			band = numpy.zeros( expected[names[0]].shape, bool )
+			total = numpy.zeros( band.shape )
+			differs = 0
+			for name in names :
+				numpy.testing.assert_allclose( bilinear[name], expected[name], atol = 2e-3 )
+				band |= refine.edge_band( expected[name], params.pixels( band.shape )[0] )
+				differs += numpy.count_nonzero( numpy.abs( refined[name] - bilinear[name] ) > 0.02 )
+				total += refined[name]
+
+			# Near the edges the refined mattes differ from the bilinear ones ;
+			# far from every edge they are the same.
+			self.assertGreater( differs, 20, "frame {}".format( frame ) )
+			for name in names :
+				numpy.testing.assert_array_equal( refined[name][~band], bilinear[name][~band] )
+			# The coverages of a pixel sum to at most 1 (up to the file's half floats).
+			self.assertLessEqual( total.max(), 1.0 + 1e-3 )
+
+	def testRefineNeedsThePlate( self ) :
+
+		script, shot, output = self.__script( numFrames = 1 )
+		script["writer"]["plate"].setInput( None )
+		with script.context() :
+			with self.assertRaisesRegex( Exception, r"writer\.plate has no image.*refineEdges" ) :
+				script["dispatcher"]["task"].execute()
+		self.assertFalse( output.exists() and os.listdir( output ) )
+
+		# Without refinement the plate is not needed.
+		script["writer"]["refineEdges"].setValue( False )
+		with script.context() :
+			script["dispatcher"]["task"].execute()
+		self.assertEqual( len( os.listdir( output ) ), 2 )
+
+	def testRefinePlateSizeMustMatch( self ) :
+
+		script, shot, output = self.__script( numFrames = 1 )
+		smallPattern, smallShotFile, smallShot = self.writeShot( numFrames = 1, width = 160, height = 90, seed = 3 )
+		script["smallPlate"] = GafferImage.ImageReader()
+		script["smallPlate"]["fileName"].setValue( smallPattern )
+		script["writer"]["plate"].setInput( script["smallPlate"]["out"] )
+		with script.context() :
+			with self.assertRaisesRegex( Exception, r"160x90.*320x180" ) :
+				script["dispatcher"]["task"].execute()
 
 	def testRefusesToOverwrite( self ) :
 
@@ -171,12 +257,33 @@ class ObjectIdWriterTest( GafferSegmentationTest.SegmentationTestCase ) :
 		for name, value in [
 			( "fileName", "/tmp/other.####.exr" ), ( "cryptomatteFileName", "" ), ( "cryptomatteLayer", "uCryptoObject" ),
 			( "extraAlphaChannels", True ), ( "rankSets", 4 ), ( "overwrite", True ),
+			( "refineEdges", False ), ( "refineBand", 0.01 ), ( "refineEps", 1e-3 ), ( "colorSpace", "sRGB" ),
 		] :
 			original = writer[name].getValue()
 			writer[name].setValue( value )
 			with self.frameContext( script, self.firstFrame ) :
 				self.assertNotEqual( writer["task"].hash(), h1, name )
 			writer[name].setValue( original )
+
+		# The plate's pixels guide the refinement.
+		otherPattern, otherShotFile, otherShot = self.writeShot( numFrames = 3, seed = 3 )
+		script["otherPlate"] = GafferImage.ImageReader()
+		script["otherPlate"]["fileName"].setValue( otherPattern )
+		writer["plate"].setInput( script["otherPlate"]["out"] )
+		with self.frameContext( script, self.firstFrame ) :
+			self.assertNotEqual( writer["task"].hash(), h1, "plate" )
+		writer["plate"].setInput( script["reader"]["out"] )
+
+		# Without refinement, the refinement's plugs do not matter.
+		writer["refineEdges"].setValue( False )
+		with self.frameContext( script, self.firstFrame ) :
+			h2 = writer["task"].hash()
+		writer["plate"].setInput( script["otherPlate"]["out"] )
+		writer["refineBand"].setValue( 0.01 )
+		writer["colorSpace"].setValue( "sRGB" )
+		with self.frameContext( script, self.firstFrame ) :
+			self.assertEqual( writer["task"].hash(), h2 )
+		writer["plate"].setInput( script["reader"]["out"] )
 
 		# Nothing to write, nothing to execute.
 		writer["fileName"].setValue( "" )

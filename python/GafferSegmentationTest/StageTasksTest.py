@@ -33,6 +33,7 @@
 #  SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
 #
 
+import json
 import os
 
 import numpy
@@ -391,6 +392,40 @@ class StageTasksTest( GafferSegmentationTest.SegmentationTestCase ) :
 		with script.context() :
 			with self.assertRaisesRegex( Exception, "project:rootDirectory" ) :
 				script["workFolder"]["settings"].getValue()
+
+	def testRefineEdgesSetting( self ) :
+
+		# WriteStage refines edges as `autoseg run` does (on by default) ;
+		# WorkFolder's refineEdges off gives autoseg's --no-refine-edges.
+		script = Gaffer.ScriptNode()
+		pattern, shotFile, shot = self.setUpShot( script, 4 )
+		with script.context() :
+			config = GafferSegmentation._Stages.runConfig( script["workFolder"]["settings"].getValue() )
+		from SegmentationCore.pipeline import refine
+		self.assertTrue( config.refine_edges )
+		self.assertEqual( config.refine_params, refine.RefineParams() )
+
+		script["workFolder"]["refineBand"].setValue( 0.012 )
+		script["workFolder"]["refineEps"].setValue( 0.001 )
+		with script.context() :
+			config = GafferSegmentation._Stages.runConfig( script["workFolder"]["settings"].getValue() )
+		self.assertEqual( config.refine_params, refine.RefineParams( band = 0.012, eps = 0.001 ) )
+		script["workFolder"]["refineBand"].setToDefault()
+		script["workFolder"]["refineEps"].setToDefault()
+
+		script["workFolder"]["refineEdges"].setValue( False )
+		self.dispatch( script )
+		frames = self.frames( shot )
+		output = str( self.temporaryDirectory() / "out" )
+		with open( os.path.join( output, ".autoseg", "plate", "write", "settings.json" ) ) as f :
+			self.assertFalse( json.load( f )["refine_edges"] )
+		bilinear = str( self.temporaryDirectory() / "bilinear" )
+		self.autosegRun( pattern, shotFile, bilinear, frames = "{}-{}".format( frames[0], frames[-1] ), refine_edges = False )
+		self.assertSameMattes( output, bilinear, frames )
+		refined = str( self.temporaryDirectory() / "refined" )
+		self.autosegRun( pattern, shotFile, refined, frames = "{}-{}".format( frames[0], frames[-1] ) )
+		with self.assertRaises( AssertionError ) :
+			self.assertSameMattes( output, refined, frames )
 
 	def testShotListFromAFolder( self ) :
 

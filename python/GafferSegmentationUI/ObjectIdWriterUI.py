@@ -39,6 +39,20 @@ import GafferSegmentation
 
 from . import _Common
 
+def _refinementColorSpace() :
+
+	result = _Common.colorSpace()
+	result["description"] = """
+	How to read `plate` for the refinement's guide : set it as Track's
+	`colorSpace`. "Linear" (Gaffer's working space) is encoded with the
+	sRGB transfer function ; "sRGB" means the image is already display
+	encoded ; any other name is a colour space of the OCIO config,
+	converted as `autoseg --colorspace` does.
+	"""
+	result["layout:section"] = "Refinement"
+	result["layout:activator"] = "refineEdgesOn"
+	return result
+
 Gaffer.Metadata.registerNode(
 
 	GafferSegmentation.ObjectIdWriter,
@@ -51,7 +65,13 @@ Gaffer.Metadata.registerNode(
 	and/or a Cryptomatte file. Files are written atomically. Dispatch it
 	over the shot's frame range : it executes all frames in one batch, so
 	that every Cryptomatte file holds the same number of rank sets.
+
+	With `refineEdges` on (the default), each layer's edge is refined at
+	plate resolution, guided by the pixels of `plate` : connect the plate
+	Track reads to it.
 	""",
+
+	"layout:activator:refineEdgesOn", lambda node : node["refineEdges"].getValue(),
 
 	plugs = _Common.plugs( {
 
@@ -130,6 +150,65 @@ Gaffer.Metadata.registerNode(
 			""",
 
 			"nodule:type" : "",
+
+		},
+
+		"plate" : _Common.imageInput(
+			"""
+			Its pixels guide `refineEdges` : connect the image Track reads.
+			It must have the size of the plate the layers were made from.
+			Not read when refineEdges is off.
+			"""
+		),
+
+		"colorSpace" : _refinementColorSpace(),
+
+		"refineEdges" : {
+
+			"description" :
+			"""
+			Refine each layer's edge at plate resolution, guided by the
+			plate's pixels (a fast colour guided filter in a band around
+			the edge, as `autoseg run --refine-edges`) : hair, fingers and
+			motion blur get soft, plate-accurate edges instead of the
+			blobby bilinear upsampling of the working-resolution masks.
+			Pixels far from every edge keep the bilinear matte, and the
+			coverages of a pixel still sum to at most 1. Off writes the
+			bilinear upsampling (`autoseg --no-refine-edges`).
+			""",
+
+			"layout:section" : "Refinement",
+			"nodule:type" : "",
+
+		},
+
+		"refineBand" : {
+
+			"description" :
+			"""
+			Half-width of the refined band around each edge, as a fraction
+			of the plate's longest side (0.008 : 15 pixels at 1080p, 31 at
+			4K), as `autoseg --refine-band`.
+			""",
+
+			"layout:section" : "Refinement",
+			"nodule:type" : "",
+			"layout:activator" : "refineEdgesOn",
+
+		},
+
+		"refineEps" : {
+
+			"description" :
+			"""
+			The guided filter's regularisation, as `autoseg --refine-eps` :
+			larger is smoother, closer to the bilinear matte and less
+			sensitive to grain.
+			""",
+
+			"layout:section" : "Refinement",
+			"nodule:type" : "",
+			"layout:activator" : "refineEdgesOn",
 
 		},
 

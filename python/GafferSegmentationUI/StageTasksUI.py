@@ -85,6 +85,9 @@ __workFolderPlugs = {
 	"cacheRule" : "How tracked frames enter the mask cache : `paper`, `recent` or `guarded`.",
 	"chunks" : "Track the shot in this many overlapping chunks, each a task of its own (long shots over several machines) ; 1 : the whole shot in one task.",
 	"chunkOverlap" : "Frames neighbouring chunks share at least ; 0 : one window.",
+	"refineEdges" : "WriteStage refines each layer's edge at plate resolution, guided by the plate's pixels (autoseg's --refine-edges, on by default) ; off : the bilinear upsampling of the tracked masks. Changing it rewrites the mattes, not the tracking.",
+	"refineBand" : "Half-width of the refined band around each edge, a fraction of the plate's longest side (autoseg's --refine-band).",
+	"refineEps" : "The guided filter's regularisation : larger is smoother, closer to the bilinear matte (autoseg's --refine-eps).",
 	"settings" : "The settings, for the stage task nodes and WorkFolderLayers.",
 }
 
