@@ -125,6 +125,10 @@ class TrackedFrame:
     object_ids: list[int]
     probabilities: np.ndarray  # (K, H, W) float32 in [0, 1], working resolution
     object_scores: np.ndarray  # (K,) presence logits; <= 0 means "not visible"
+    # (K,) the tracker's own estimate of each mask's IoU with the object
+    # (SAM2's IoU head); NaN where it has none (prompted frames); None: the
+    # backend gives none. Only quality control reads it (pipeline.qc).
+    iou_predictions: np.ndarray | None = None
 
     def mask(self, object_id: int) -> np.ndarray:
         return self.probabilities[self.object_ids.index(object_id)]

@@ -512,6 +512,7 @@ def track_window(
     params: TrackingParams | None = None,
     extra_prompts: Mapping[int, Mapping[int, Prompt]] | None = None,
     prompt_ages: Mapping[int, float] | None = None,
+    on_frame: Callable[[TrackedFrame, int], None] | None = None,
 ) -> WindowResult:
     """Track every prompted layer through one window (one batched tracker
     session) and merge each frame into the cache.
@@ -520,6 +521,8 @@ def track_window(
     old each prompt's evidence is (0, the default, for a stage-2 or
     interactive mask; see :func:`prompt_ages`); a tracked frame's evidence is
     that plus the number of frames propagated. Extra prompts restart at 0.
+    ``on_frame(tracked, step)`` sees each tracked frame after it is merged
+    (quality control, :mod:`~SegmentationCore.pipeline.qc`).
     """
     params = params or TrackingParams()
     order = window_frames(frames.frame_numbers, start_frame, direction, params.window)
@@ -546,6 +549,8 @@ def track_window(
             ages = {i: age + (step - start) for i, (start, age) in anchors.items()}
         result.changed_pixels += merge_into_cache(cache, tracked, params, ages)
         result.frames.append(tracked.frame)
+        if on_frame is not None:
+            on_frame(tracked, step)
     return result
 
 
@@ -604,6 +609,7 @@ def run_pass(
     keyframes: Mapping[int, Mapping[int, Prompt]] | None = None,
     skip_windows: int = 0,
     on_window: Callable[[int, int, Matches, WindowResult], None] | None = None,
+    on_frame: Callable[[int, TrackedFrame, int], None] | None = None,
 ) -> PassResult:
     """One pass over the shot in ``direction``.
 
@@ -613,7 +619,8 @@ def run_pass(
     interactive prompts (their layers must be registered); they start
     windows of their own and win over everything on their frame.
     ``skip_windows`` resumes after that many windows (farm retries);
-    ``on_window(index, total, matches, window)`` is called after each one.
+    ``on_window(index, total, matches, window)`` is called after each one,
+    ``on_frame(window start, tracked, step)`` after each tracked frame.
     """
     params = params or TrackingParams()
     params.validate()
@@ -629,7 +636,8 @@ def run_pass(
         cache.add_layers(matches.new_layers)
         prompts = build_prompts(cache, frame, matches, params, overrides)
         ages = prompt_ages(cache, frame, prompts, matches, overrides) if params.cache_rule != PAPER_RULE else None
-        window = track_window(tracker, frames, cache, frame, prompts, direction, params, prompt_ages=ages)
+        frame_hook = None if on_frame is None else (lambda tracked, step, start=frame: on_frame(start, tracked, step))
+        window = track_window(tracker, frames, cache, frame, prompts, direction, params, prompt_ages=ages, on_frame=frame_hook)
         if on_window is not None:
             on_window(index, len(schedule), matches, window)
         # keep the decisions, not the stage-2 pixels: memory must not grow with the shot

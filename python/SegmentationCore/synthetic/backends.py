@@ -327,6 +327,7 @@ class SyntheticTracker:
                 referents[int(obj)] = _Referent(frame, whole, part, part_object, (math.cos(angle), math.sin(angle)))
             probabilities = np.zeros((len(object_ids),) + size, np.float32)
             scores = np.full(len(object_ids), -1.0, np.float32)
+            ious = np.zeros(len(object_ids), np.float32)  # predicted IoU: the drifted mask against the object it follows
             for row, obj in enumerate(object_ids):
                 referent = referents.get(obj)
                 if referent is None or referent.lost:
@@ -342,6 +343,7 @@ class SyntheticTracker:
                         referent.lost = True
                         continue
                 distance = abs(frame - referent.start_frame)
+                followed = mask
                 if self.faults.drift and distance:
                     offset = self.faults.drift * distance * size[0]
                     members = set(referent.whole) | ({referent.part_object} if referent.part_object is not None else set())
@@ -349,7 +351,8 @@ class SyntheticTracker:
                 if mask.max() >= 0.5:
                     probabilities[row] = mask
                     scores[row] = 1.0
-            yield TrackedFrame(frame, list(object_ids), probabilities, scores)
+                    ious[row] = np.nan if frame == referent.start_frame else maskops.iou(mask, followed)
+            yield TrackedFrame(frame, list(object_ids), probabilities, scores, ious)
 
     def _drift(self, mask: np.ndarray, offset: float, direction, masks: Mapping[int, np.ndarray], members) -> np.ndarray:
         mode = self.faults.drift_mode

@@ -163,6 +163,7 @@ class Sam2VideoTracker:
             index = index_of[frame]
             logits = np.empty((len(object_ids), low, low), np.float32)
             scores = np.empty(len(object_ids), np.float32)
+            ious = np.full(len(object_ids), np.nan, np.float32)  # prompted frames: no prediction
             pending: dict[tuple, list[tuple[int, _Layout]]] = {}
             for row, object_id in enumerate(object_ids):
                 state = states[object_id]
@@ -179,13 +180,14 @@ class Sam2VideoTracker:
                         rows = [r for r, _ in batch]
                         logits[rows] = head.low_res_logits
                         scores[rows] = head.object_score
+                        ious[rows] = head.iou
                         maskmem = self._encode_memory(features, head.low_res_logits, head.object_score, binarize=False)
                         for k, (row, _) in enumerate(batch):
                             states[object_ids[row]].tracked[index] = _Memory(to_bfloat16(maskmem[k]), head.obj_ptr[k])
             for state in states.values():
                 self._prune(state, index, reverse)
             probabilities = logits_to_probabilities(logits, (height, width))
-            yield Sam2TrackedFrame(frame, list(object_ids), probabilities, scores, logits)
+            yield Sam2TrackedFrame(frame, list(object_ids), probabilities, scores, ious, low_res_logits=logits)
 
     def _batches(self, members):
         if not self.max_batch:
