@@ -160,7 +160,7 @@ def model(args, measured: dict[str, float]) -> None:
         parallel = (detect + segment) * frames / machines  # batches spread over every machine
         chunk_len = math.ceil(frames / n) + (window if n > 1 else 0) + (s_p if n > 1 else 0)
         tracked = track * min(chunk_len, frames)
-        reconcile = 0.004 * frames if n > 1 else 0.0  # numpy on the caches, measured ~4 ms a frame here
+        reconcile = 0.02 * frames if n > 1 else 0.0  # numpy on the caches: 3.0 s for 80 frames here, process start included
         written = write * frames / machines
         total = parallel + tracked + reconcile + written
         one = one or total
