@@ -245,6 +245,16 @@ def test_interactive_segmentation(page, tools, artifacts_dir):
     page.wait_for_function("() => document.querySelector('#status').innerText.startsWith('Frame 1009')")
     page.screenshot(path=str(artifacts_dir / "browser-interactive.png"))
 
+    # "preview refined edges": the tracked masks come back refined at plate resolution
+    with page.expect_response(lambda r: "/api/masks" in r.url and "refine_edges=1" in r.url) as preview:
+        page.check("#preview-refined")
+    tracked = [m for m in preview.value.json()["masks"] if m["source"] == "tracked"]
+    assert tracked and all(m["refined"] for m in tracked)
+    assert helpers.decode_mask(tracked[0]["mask"]).shape == WORK  # the plate's size (= working size here)
+    with page.expect_response(lambda r: "/api/masks" in r.url and "refine_edges" not in r.url) as plain:
+        page.uncheck("#preview-refined")
+    assert not any(m["refined"] for m in plain.value.json()["masks"])
+
     # save the prompts for autoseg / the Gaffer Track node
     page.click("#save-prompts")
     page.wait_for_function("() => document.querySelector('#status').innerText.startsWith('Saved prompts')")
@@ -262,8 +272,11 @@ def test_interactive_segmentation(page, tools, artifacts_dir):
     assert interactive.load_prompts(folder / "prompts.json").mode == "combine"
     page.uncheck("#overwrite")
 
-    # write ObjectId and Cryptomatte files and check them
-    page.click("#write-outputs")
+    # write ObjectId and Cryptomatte files and check them (edges refined: the default, as autoseg)
+    assert page.is_checked("#refine-edges")
+    with page.expect_request(lambda r: r.url.endswith("/api/outputs/write")) as written:
+        page.click("#write-outputs")
+    assert written.value.post_data_json["refine_edges"] is True
     page.wait_for_function("() => /Writing outputs: done/.test(document.querySelector('#track-info').innerText)", timeout=60000)
     page.wait_for_function("() => Number(document.querySelector('#files').dataset.count || 0) >= 26")
     listed = page.inner_text("#files")
@@ -275,3 +288,20 @@ def test_interactive_segmentation(page, tools, artifacts_dir):
     assert helpers.iou(layers["/person/person_0001"], gt[1]) > 0.9
     crypto = cryptomatte.read_cryptomatte(folder / "plate.crypto.1011.exr")
     assert helpers.iou(crypto["/person/person_0001"], gt[1]) > 0.9
+
+    # "refine edges" off writes the bilinear mattes: different near the edges only
+    refined = layers["/person/person_0001"].astype(np.float32)
+    stamp = (folder / "plate.objectid.1012.exr").stat().st_mtime_ns
+    page.uncheck("#refine-edges")
+    page.check("#overwrite")
+    with page.expect_request(lambda r: r.url.endswith("/api/outputs/write")) as written:
+        page.click("#write-outputs")
+    assert written.value.post_data_json["refine_edges"] is False
+    page.wait_for_function("() => /Writing outputs: done/.test(document.querySelector('#track-info').innerText)", timeout=60000)
+    for _ in range(600):
+        if (folder / "plate.objectid.1012.exr").stat().st_mtime_ns != stamp:
+            break
+        page.wait_for_timeout(100)
+    bilinear = objectid.read_objectid(folder / "plate.objectid.1011.exr")["/person/person_0001"].astype(np.float32)
+    assert np.abs(bilinear - refined).max() > 0.05
+    assert helpers.iou(bilinear, gt[1]) > 0.9

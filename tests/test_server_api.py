@@ -516,3 +516,68 @@ print("ok")
     environment = {"PYTHONPATH": f"{root / 'tests' / 'gaffer_standin'}:{root / 'python'}", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-c", script, json.dumps(values)], capture_output=True, text=True, env=environment, timeout=120)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+
+
+def test_write_outputs_refine_edges_toggle_and_preview(plates, tmp_path):
+    """Edge refinement in the browser tools: on by default when writing (as
+    autoseg run), off writes the bilinear mattes; the masks preview shows
+    the refined matte at plate resolution."""
+    from SegmentationCore.pipeline import refine
+    from SegmentationCore.plates import upsample_masks
+
+    server = helpers.start(plates, tmp_path / "out", max_size=320)  # working 320x180, plate 640x360
+    try:
+        client = Client(server)
+        _track_two_objects(client, size=(180, 320))
+        folder = tmp_path / "out" / "shot010" / "plate"
+        names = ["/person/person_0001", "/person/person_0002"]
+
+        job = client.wait_job(client.post("/api/outputs/write", {"shot": PNG_SHOT, "formats": ["objectid"], "refine_edges": False})["job"])
+        assert job["state"] == "done" and job["result"]["refine_edges"] is False, job
+        bilinear = {f: objectid.read_objectid(folder / f"plate.objectid.{f}.exr") for f in (1004, 1009)}
+        job = client.wait_job(client.post("/api/outputs/write", {"shot": PNG_SHOT, "formats": ["objectid"], "overwrite": True})["job"])
+        assert job["state"] == "done" and job["result"]["refine_edges"] is True, job
+        refined = {f: objectid.read_objectid(folder / f"plate.objectid.{f}.exr") for f in (1004, 1009)}
+
+        session = server.app.session(PNG_SHOT)
+        params = refine.RefineParams()
+        for frame in (1004, 1009):
+            plain = client.get_json("/api/masks", shot=PNG_SHOT, frame=frame)["masks"]
+            object_names = {m["object"]: m["name"] for m in plain}
+            with session.lock:
+                tracked = session.tracked_masks(frame)
+            working = {object_names[i]: m for i, m in tracked.items()}
+            assert sorted(working) == names
+            expected = upsample_masks(working, (360, 640))
+            band = np.zeros((360, 640), bool)
+            total = np.zeros((360, 640))
+            differs = 0
+            for name in names:
+                off = bilinear[frame][name].astype(np.float32)
+                on = refined[frame][name].astype(np.float32)
+                assert off.shape == on.shape == (360, 640)
+                # off: today's bilinear upsampling of the tracked masks
+                assert np.abs(off - expected[name]).max() < 2e-3, (frame, name)
+                band |= refine.edge_band(expected[name], params.pixels((360, 640))[0])
+                differs += int(np.count_nonzero(np.abs(on - off) > 0.02))
+                total += on
+            # refined: different near the edges, the same far from them, coverage <= 1
+            assert differs > 50, frame
+            for name in names:
+                assert np.array_equal(refined[frame][name][~band], bilinear[frame][name][~band]), (frame, name)
+            assert total.max() <= 1.0 + 1e-3
+
+            # the preview shows the refined matte at plate resolution
+            preview = client.get_json("/api/masks", shot=PNG_SHOT, frame=frame, refine_edges=1)["masks"]
+            for item in plain:
+                if item["source"] == "tracked":
+                    assert not item["refined"] and decode_mask(item["mask"]).shape == (180, 320)
+            shown = [m for m in preview if m["source"] == "tracked"]
+            assert shown, frame
+            for item in shown:
+                assert item["refined"]
+                mask = decode_mask(item["mask"])
+                assert mask.shape == (360, 640)
+                assert iou(mask, refined[frame][item["name"]].astype(np.float32)) > 0.97, (frame, item["name"])
+    finally:
+        helpers.stop(server)

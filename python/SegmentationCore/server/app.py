@@ -216,10 +216,12 @@ class ToolsApp:
 
     # -- routes: interactive segmentation -------------------------------------------
 
-    def _summary(self, session: ShotSession, frame: int | None = None, context: workflows.ShotContext | None = None) -> Response:
+    def _summary(
+        self, session: ShotSession, frame: int | None = None, context: workflows.ShotContext | None = None, refine_edges: bool = False,
+    ) -> Response:
         data: dict[str, Any] = {"session": session.summary()}
         if frame is not None and context is not None:
-            data["masks"] = workflows.frame_masks(context, session, frame)
+            data["masks"] = workflows.frame_masks(context, session, frame, refine_edges)
         return json_response(data)
 
     def api_session(self, request: Request) -> Response:
@@ -290,7 +292,8 @@ class ToolsApp:
     def api_masks(self, request: Request) -> Response:
         context = self.context(request)
         session = self.session(context.shot.id)
-        return self._summary(session, context.frame, context)
+        # refine_edges: preview the tracked masks refined at plate resolution, as the outputs write them
+        return self._summary(session, context.frame, context, request.arg("refine_edges", False, kind=as_bool))
 
     def api_track(self, request: Request) -> Response:
         context = self.context(request, need_frame=False)
@@ -333,10 +336,11 @@ class ToolsApp:
         session = self.session(context.shot.id)
         formats = request.arg("formats", ["objectid", "cryptomatte"], kind=list)
         overwrite = request.arg("overwrite", False, kind=as_bool)
+        refine_edges = request.arg("refine_edges", True, kind=as_bool)  # on by default, as autoseg run
         workflows.check_outputs_request(context, session, formats, overwrite)
         job = self.jobs.start(
             "write", session.shot_id,
-            lambda job_context: workflows.write_outputs(context, session, formats, overwrite, job_context),
+            lambda job_context: workflows.write_outputs(context, session, formats, overwrite, job_context, refine_edges),
         )
         return json_response({"job": job.to_dict()})
 

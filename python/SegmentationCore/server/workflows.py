@@ -345,13 +345,20 @@ def click_masks(context: ShotContext, session: ShotSession, frame: int, object_i
     return found
 
 
-def frame_masks(context: ShotContext, session: ShotSession, frame: int) -> list[dict[str, Any]]:
+def frame_masks(context: ShotContext, session: ShotSession, frame: int, refine_edges: bool = False) -> list[dict[str, Any]]:
     """Every object's mask on a frame: from its clicks where it has some,
-    otherwise from the latest tracking run."""
+    otherwise from the latest tracking run. With ``refine_edges`` the
+    tracked masks are previewed as the outputs write them: refined at plate
+    resolution, guided by the plate (:func:`refined_masks`); the browser
+    scales them onto the working-resolution frame."""
     with session.lock:
         objects = [dict(obj) for obj in session.state["objects"]]
         tracked = session.tracked_masks(frame)
     clicked = click_masks(context, session, frame, [obj["id"] for obj in objects])
+    if refine_edges and tracked:
+        shown = {obj["id"] for obj in objects if obj["id"] not in clicked}
+        refined = refined_masks(context, frame, {str(i): m for i, m in tracked.items()})
+        tracked = {i: refined[str(i)] if i in shown else m for i, m in tracked.items()}
     masks = []
     for obj in objects:
         if obj["id"] in clicked:
@@ -365,6 +372,7 @@ def frame_masks(context: ShotContext, session: ShotSession, frame: int) -> list[
             "name": obj["name"],
             "colour": obj["colour"],
             "source": source,
+            "refined": bool(refine_edges and source == "tracked"),
             "area": int(np.count_nonzero(array >= 0.5)),
             "mask": mask_url(array),
         })
@@ -612,14 +620,47 @@ def output_paths(context: ShotContext, kind: str) -> dict[int, pathlib.Path]:
     return {frame: output_path(folder, stem, OUTPUT_KINDS[kind], frame, padding) for frame in context.shot.frame_numbers}
 
 
-def write_outputs(context: ShotContext, session: ShotSession, formats: Sequence[str], overwrite: bool, job: "JobContext") -> dict[str, Any]:
+def edge_guide(context: ShotContext, frame: int) -> np.ndarray:
+    """The edge refinement's guide for ``frame``: the plate's pixels at
+    plate resolution as 8-bit sRGB, read as the models read them (as
+    ``autoseg run`` makes it)."""
+    from ..pipeline import refine
+    from ..plates import read_rgb
+
+    frames = context.frames
+    header, pixels = read_rgb(str(context.shot.path(frame)), bool(getattr(frames, "crop_to_display", False)))
+    return refine.guide_from_plate(pixels, frames.reading(header))
+
+
+def edge_refiner(context: ShotContext, frame: int, layers: dict[str, np.ndarray]):
+    """:class:`~SegmentationCore.pipeline.refine.EdgeRefiner` of ``layers``
+    (working-resolution probabilities) on ``frame``, autoseg's settings."""
+    from ..pipeline import refine
+
+    return refine.EdgeRefiner(layers, plate_size(context), edge_guide(context, frame), refine.RefineParams())
+
+
+def refined_masks(context: ShotContext, frame: int, layers: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``layers`` refined at plate resolution on ``frame`` (whole frames)."""
+    refiner = edge_refiner(context, frame, layers)
+    return refiner.rows(0, refiner.plate_size[0])
+
+
+def write_outputs(
+    context: ShotContext, session: ShotSession, formats: Sequence[str], overwrite: bool, job: "JobContext", refine_edges: bool = True,
+) -> dict[str, Any]:
     """Write the tracked layers of every frame at plate resolution as
     ObjectId and/or Cryptomatte EXRs, named and laid out as ``autoseg run``
     does (each file atomic; existing files are refused, before anything is
-    written, unless ``overwrite``)."""
+    written, unless ``overwrite``). With ``refine_edges`` (the default, as
+    ``autoseg run``) each layer's edge is refined at plate resolution,
+    guided by the plate (``pipeline.refine``); frames are made and written
+    band by band (``idmatte.output.write_frame_bands``)."""
     from ..core.maskops import dilate
-    from ..idmatte import cryptomatte, objectid
-    from ..plates import upsample_masks
+    from ..idmatte import cryptomatte
+    from ..idmatte.output import write_frame_bands
+    from ..pipeline import refine
+    from ..plates import MaskUpsampler
 
     check_outputs_request(context, session, formats, overwrite)
     with session.lock:
@@ -650,29 +691,37 @@ def write_outputs(context: ShotContext, session: ShotSession, formats: Sequence[
     rank_sets = cryptomatte.MIN_RANK_SETS
     if "crypto" in kinds:
         # One rank-set count for the sequence. As in `autoseg run`: bilinear
-        # upsampling spreads a layer by at most one working pixel, so the
-        # dilated working-resolution layers bound the plate-resolution overlaps.
+        # upsampling spreads a layer by at most one working pixel, refinement
+        # by its band, so the dilated working-resolution layers bound the
+        # plate-resolution overlaps.
+        reach = 1
+        if refine_edges:
+            working = tuple(context.frames.size)
+            reach = refine.RefineParams().reach(plate, working)
         for frame in frames:
-            dilated = {n: dilate(m, 1) for n, m in layer_masks(frame).items()}
+            dilated = {n: dilate(m, reach) for n, m in layer_masks(frame).items()}
             rank_sets = max(rank_sets, cryptomatte.required_rank_sets(dilated))
             done += 1
             job.progress(done, total, f"counting Cryptomatte ranks: frame {frame}")
+    stem = output_folder_name(context.shot).rsplit("/", 1)[-1]
+    prefix = output_dir(context) / stem
+    padding = max(context.shot.padding, 4)
     for frame in frames:
-        full = upsample_masks(layer_masks(frame), plate)
-        depth_order = [n for n in order if n in full]
-        for kind in kinds:
-            path = paths[kind][frame]
-            if kind == "objectid":
-                objectid.write_objectid(path, full, depth_order=depth_order, overwrite=overwrite, shape=plate)
-            else:
-                cryptomatte.write_cryptomatte(path, full, rank_sets=rank_sets, depth_order=depth_order, overwrite=overwrite, shape=plate)
-            done += 1
-            job.progress(done, total, f"writing {kind}: frame {frame}")
+        masks = layer_masks(frame)
+        source = edge_refiner(context, frame, masks) if refine_edges and masks else MaskUpsampler(masks, plate)
+        depth_order = [n for n in order if n in masks]
+        write_frame_bands(
+            prefix, frame, source.names, source.rows, plate, rank_sets=rank_sets, depth_order=depth_order,
+            formats=kinds, overwrite=overwrite, padding=padding,
+        )
+        done += len(kinds)
+        job.progress(done, total, f"writing {' and '.join(kinds)}: frame {frame}")
     return {
         "frames": len(frames),
         "layers": order,
         "files": {kind: [context.app.output.relative(p) for p in by_frame.values()] for kind, by_frame in paths.items()},
         "rank_sets": rank_sets if "crypto" in kinds else None,
+        "refine_edges": bool(refine_edges),
     }
 
 

@@ -54,10 +54,17 @@
 		viewer.redraw();
 	}
 
+	// The masks of a frame; with "preview refined edges", the tracked ones
+	// refined at plate resolution as the outputs write them.
+	function masksUrl(frame) {
+		const refine = $("#preview-refined").checked ? { refine_edges: 1 } : {};
+		return `/api/masks?${query({ shot: state.shot, frame, ...refine })}`;
+	}
+
 	async function refreshMasks() {
 		const request = ++state.frameRequest;
 		const frame = currentFrame();
-		const data = await api(`/api/masks?${query({ shot: state.shot, frame })}`);
+		const data = await api(masksUrl(frame));
 		if (request !== state.frameRequest) return;
 		await applyResponse(data);
 	}
@@ -101,7 +108,7 @@
 				const frame = currentFrame();
 				const [_, data] = await Promise.all([
 					viewer.show(frameUrl(state.shot, frame)),
-					api(`/api/masks?${query({ shot: state.shot, frame })}`),
+					api(masksUrl(frame)),
 				]);
 				if (request !== state.frameRequest) return;
 				await applyResponse(data);
@@ -129,6 +136,8 @@
 		try {
 			const data = await status.busy(label, () => api(path, { shot: state.shot, ...body }));
 			await applyResponse(data);
+			// edits answer with the plain masks: fetch the refined preview again
+			if (data.masks && $("#preview-refined").checked) await refreshMasks();
 			describeFrame();
 			return data;
 		} catch (error) {
@@ -182,7 +191,8 @@
 			state.tinted.forEach((canvas, i) => {
 				const mask = state.masks[i];
 				context.globalAlpha = mask.source === "tracked" ? 0.8 : 0.95;
-				context.drawImage(canvas, 0, 0);
+				// refined masks are at plate resolution: scale them onto the frame
+				context.drawImage(canvas, 0, 0, context.canvas.width, context.canvas.height);
 			});
 			context.globalAlpha = 1;
 		}
@@ -385,7 +395,8 @@
 		const formats = [];
 		if ($("#fmt-objectid").checked) formats.push("objectid");
 		if ($("#fmt-cryptomatte").checked) formats.push("cryptomatte");
-		await runJob("/api/outputs/write", { formats, overwrite: $("#overwrite").checked }, "Writing outputs");
+		const body = { formats, overwrite: $("#overwrite").checked, refine_edges: $("#refine-edges").checked };
+		await runJob("/api/outputs/write", body, "Writing outputs");
 	}
 
 	// Output files, one line per sequence: "plate.objectid.####.exr  12 frames 1001-1012".
@@ -456,6 +467,7 @@
 	$("#load-prompts").addEventListener("click", loadPrompts);
 	$("#write-outputs").addEventListener("click", writeOutputs);
 	$("#show-masks").addEventListener("change", () => { state.hideMasks = !$("#show-masks").checked; viewer.redraw(); });
+	$("#preview-refined").addEventListener("change", () => refreshMasks().catch((error) => status.error(error)));
 
 	document.addEventListener("keydown", (event) => {
 		if (event.target.matches("input, textarea, select")) return;
