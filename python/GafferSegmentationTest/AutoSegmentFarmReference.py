@@ -62,7 +62,7 @@ stages = [ ( "DetectStage", 10 ), ( "SegmentStage", 10 ), ( "TrackStage", 1 ), (
 promotedPlugs = [
 	( "plate", "Settings" ), ( "frameRange", "Settings" ), ( "prompt", "Settings" ), ( "promptFile", "Settings" ),
 	( "outputDirectory", "Output" ), ( "name", "Output" ), ( "workDirectory", "Output" ),
-	( "objectId", "Output" ), ( "cryptomatte", "Output" ),
+	( "objectId", "Output" ), ( "cryptomatte", "Output" ), ( "refineEdges", "Output" ),
 	( "detectorModel", "Models" ), ( "sam2Model", "Models" ), ( "workingResolution", "Models" ),
 	( "colorSpace", "Models" ), ( "providers", "Models" ),
 	( "boxThreshold", "Detection" ), ( "discardSimilarity", "Detection" ), ( "mergeSimilarity", "Detection" ),

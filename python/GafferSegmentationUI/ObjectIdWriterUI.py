@@ -187,7 +187,7 @@ Gaffer.Metadata.registerNode(
 			"description" :
 			"""
 			Half-width of the refined band around each edge, as a fraction
-			of the plate's longest side (0.008 : 15 pixels at 1080p, 31 at
+			of the plate's longest side (0.008 : 15 pixels at 1080p, 33 at
 			4K), as `autoseg --refine-band`.
 			""",
 
