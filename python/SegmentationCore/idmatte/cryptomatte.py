@@ -198,8 +198,12 @@ class CryptomatteBandWriter:
         compression: str = "zip",
         windows: hdr.ImageWindows | None = None,
         path: str | os.PathLike = "<memory>",
+        metadata: Mapping[str, str] | None = None,
     ):
         self.path = os.fspath(path)
+        reserved = [name for name in (metadata or {}) if name.startswith("cryptomatte/")]
+        if reserved:
+            raise errors.OutputError(f"{self.path}: extra metadata {reserved} may not use the cryptomatte/ prefix (Cryptomatte readers own it)")
         self.compression = _check_options(self.path, rank_sets, layer_name, compression)
         self.names, self.width, self.height, self.windows = list(names), int(width), int(height), windows
         self.stream = stream
@@ -236,6 +240,7 @@ class CryptomatteBandWriter:
         }
         if self.prefixes:
             self.strings[ALPHA_CHANNELS_ATTRIBUTE] = json.dumps(self.prefixes, ensure_ascii=False)
+        self.strings.update({str(k): str(v) for k, v in (metadata or {}).items()})
         self._writer = None
         self._bands: list[flat_exr.FlatLayout] = []
         if self.compression in flat_exr.NATIVE_COMPRESSIONS:

@@ -64,13 +64,17 @@ class ObjectIdBandWriter:
     :meth:`write` takes the samples of the next band of rows
     (:mod:`.bands`), :meth:`finish` completes the file."""
 
-    def __init__(self, stream, names: Sequence[str], width: int, height: int, windows: hdr.ImageWindows | None = None):
+    def __init__(
+        self, stream, names: Sequence[str], width: int, height: int, windows: hdr.ImageWindows | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ):
         self.names = list(names)
         self.hashes = np.array([murmurhash3_32(name) for name in self.names], dtype=np.uint32)
-        attributes = {
+        attributes = {name: hdr.attr_string(value) for name, value in (metadata or {}).items()}  # extra string attributes
+        attributes.update({
             "idManifest": _id_manifest_attribute(tuple(self.names)),
             MANIFEST_ATTRIBUTE: hdr.attr_string(manifest_json(self.names)),
-        }
+        })
         channels = [(ALPHA_CHANNEL, hdr.PIXEL_HALF), (DEPTH_CHANNEL, hdr.PIXEL_FLOAT), (ID_CHANNEL, hdr.PIXEL_UINT)]
         self.width = int(width)
         self._writer = deep_exr.DeepScanlineWriter(stream, width, height, channels, attributes, "zips", windows=windows)
@@ -87,9 +91,10 @@ class ObjectIdBandWriter:
         self._writer.finish()
 
 
-def band_writer(frame: bands.FrameBands, windows: hdr.ImageWindows | None = None):
-    """The :func:`.bands.write_files` writer factory of an ObjectId file of ``frame``."""
-    return lambda stream: ObjectIdBandWriter(stream, frame.names, frame.width, frame.height, windows)
+def band_writer(frame: bands.FrameBands, windows: hdr.ImageWindows | None = None, metadata: Mapping[str, str] | None = None):
+    """The :func:`.bands.write_files` writer factory of an ObjectId file of
+    ``frame`` (``metadata``: extra string attributes, e.g. the QC digest)."""
+    return lambda stream: ObjectIdBandWriter(stream, frame.names, frame.width, frame.height, windows, metadata)
 
 
 def encode_objectid(

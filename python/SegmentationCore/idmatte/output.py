@@ -89,6 +89,7 @@ def write_frame_bands(
     extra_alpha_channels: bool = False,
     windows: ImageWindows | None = None,
     band_rows: int | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """:func:`write_frame` for a frame whose layers are made band by band:
     ``coverages(y0, y1)`` returns ``{name: (y1 - y0, W) alpha}`` for rows
@@ -97,10 +98,11 @@ def write_frame_bands(
     cover). Memory stays that of one band (:data:`.bands.BAND_PIXELS`
     pixels, or ``band_rows`` rows, a multiple of 16) whatever the frame
     size, and the files are byte for byte those :func:`write_frame` writes
-    from the whole-frame layers."""
+    from the whole-frame layers. ``metadata``: extra string header
+    attributes for both files (never under ``cryptomatte/``)."""
     paths = _paths(prefix, frame, formats, overwrite, padding)
     source = bands.from_coverages(paths[formats[0]], names, coverages, shape, depth_order, min_alpha)
-    _write(source, paths, rank_sets, overwrite, extra_alpha_channels, windows, band_rows)
+    _write(source, paths, rank_sets, overwrite, extra_alpha_channels, windows, band_rows, metadata)
     return paths
 
 
@@ -124,12 +126,14 @@ def _write(
     extra_alpha_channels: bool,
     windows: ImageWindows | None,
     band_rows: int | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> None:
     targets = {}
     if OBJECTID in paths:
-        targets[paths[OBJECTID]] = objectid.band_writer(source, windows)
+        targets[paths[OBJECTID]] = objectid.band_writer(source, windows, metadata)
     if CRYPTOMATTE in paths:
         targets[paths[CRYPTOMATTE]] = cryptomatte.band_writer(
             source, path=paths[CRYPTOMATTE], windows=windows, rank_sets=rank_sets, extra_alpha_channels=extra_alpha_channels,
+            metadata=metadata,
         )
     bands.write_files(source, targets, overwrite, band_rows)

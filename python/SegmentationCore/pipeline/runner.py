@@ -10,6 +10,8 @@ farm retry resumes where it stopped::
     WORK/track/state.json         stage 3: windows done per pass, finished?
     WORK/track/cache/             the mask cache (layers.json + frames/*.npz)
     WORK/track/chunks/<i>/        chunked tracking: chunk i's state.json + cache/
+    WORK/track/qc/<pass>-<n>.npz  per-window quality data collected while tracking (pipeline.qc)
+    WORK/qc.json                  the QC summary: per-layer series, events, ranked flags
     WORK/write/<frame>.done       output frames written by this run
 
 Farm API (docs/farm.md): ``run_detect(frames)``, ``run_segment(frames)`` and
@@ -45,7 +47,7 @@ from ..core.prompts import parse_text_prompt
 from ..core.types import Detections
 from ..models import runtime
 from . import chunks as chunking
-from . import interactive, refine, stage2, tracking
+from . import interactive, qc, refine, stage2, tracking
 from .mask_cache import MaskCache
 
 STAGES = ("detect", "segment", "track", "write")
@@ -466,6 +468,8 @@ class Pipeline:
                     path.unlink()
             return
         first = min(STAGES.index(s) for s in stages if s in STAGES)
+        if first <= STAGES.index("track"):
+            (self.work / qc.QC_FILE).unlink(missing_ok=True)
         for stage in STAGES[first:]:
             folder = self.work / stage
             if folder.exists():
@@ -641,11 +645,13 @@ class Pipeline:
         self.progress(label, done, total, "")
         tracker = self.backends.tracker()
         computed = 0
+        recorder = qc.QcRecorder(cache, folder / "qc", params.mask_threshold)
         for name, direction, uses_stage2 in plan:
             skip = int(state["windows"].get(name, 0))
 
             def on_window(index, count, matches, window, name=name):
                 nonlocal done, computed
+                recorder.end_window(name, index, matches, window)
                 cache.flush()
                 state["windows"][name] = index + 1
                 _write_json(state_path, state)
@@ -655,13 +661,14 @@ class Pipeline:
 
             tracking.run_pass(
                 tracker, frames, cache, self.load_stage2 if uses_stage2 else None, params, direction,
-                keyframes=keyframe_prompts, skip_windows=skip, on_window=on_window,
+                keyframes=keyframe_prompts, skip_windows=skip, on_window=on_window, on_frame=recorder.frame_hook(name),
             )
         before = len(cache.layer_ids)
         cache.compact(min_area=params.min_layer_area)
         cache.flush()
         if part is None:
             self._save_rank_sets(cache)
+            self._write_qc(cache, recorder.records())
         state["complete"] = True
         state["layers"] = cache.names()
         if part is not None:
@@ -705,9 +712,26 @@ class Pipeline:
             shutil.rmtree(final)
         os.replace(temporary, final)
         self._save_rank_sets(self.open_cache(final))
+        self._write_qc(self.open_cache(final), [])  # layers are renamed across chunks: what the final cache shows
         _write_json(state_path, {"complete": True, "chunks": n, "layers": {str(k): v for k, v in target.names().items()}, "reconcile": result})
         self.progress("reconcile", 1, 1, f"{result['layers']} layers")
         return result
+
+    def _write_qc(self, cache: MaskCache, records: list) -> dict[str, Any]:
+        """``WORK/qc.json`` from the final cache and the live records."""
+        summary = qc.summarise(cache, list(self.frames.frame_numbers), records, qc.QcThresholds(min_area=self.config.tracking.min_layer_area), self.config.tracking.mask_threshold)
+        qc.write_summary(self.work, summary)
+        flags = summary["flags"]
+        self.log(f"QC: {len(flags)} flag(s) in {self.work / qc.QC_FILE}" + (f"; first: {flags[0]['text']}" if flags else ""))
+        return summary
+
+    def qc_summary(self) -> dict[str, Any]:
+        """The QC summary (built from the cache when tracking finished
+        without one, e.g. in a work folder older than QC)."""
+        try:
+            return qc.read_summary(self.work)
+        except FileNotFoundError:
+            return self._write_qc(self.open_cache(), [])
 
     def write_settings(self) -> dict[str, Any]:
         """What the written mattes depend on beyond :meth:`settings` (kept in
@@ -819,6 +843,7 @@ class Pipeline:
         self.progress("write", done, len(frames), "")
         names = cache.names()
         order = [names[i] for i in sorted(names)]
+        summary = self.qc_summary()
         window, display = self.frames.window, self.frames.header.display_window
         windows = ImageWindows(window.x, window.y, display.box, self.frames.pixel_aspect)
         for frame in todo:
@@ -833,7 +858,7 @@ class Pipeline:
             write_frame_bands(
                 self.output / self.name, frame, layers, upsampler.rows, self.frames.plate_size, rank_sets=rank_sets,
                 depth_order=depth_order, formats=self.config.formats, overwrite=True, padding=max(self.sequence.padding, 4),
-                windows=windows,
+                windows=windows, metadata={qc.HEADER_ATTRIBUTE: qc.header_summary(summary, frame)},
             )
             _write_json(folder / f"{frame}.done", {"frame": frame, "files": [str(p) for p in self.output_paths(frame)], "layers": sorted(layers)})
             done += 1
