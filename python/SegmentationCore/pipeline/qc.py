@@ -420,7 +420,8 @@ def _transfer_events(names: Mapping[int, str], before: np.ndarray, after: np.nda
             taken[[0, layer_id]] = 0
             other = int(np.argmax(taken))
             grew = int(after[other]) - int(before[other])
-            if other in names and taken[other] >= t.merge_cover * was and grew >= t.merge_growth * taken[other]:
+            existed = int(before[other]) >= t.min_area  # a taker new on this frame continues the layer: an identity change
+            if other in names and existed and taken[other] >= t.merge_cover * was and grew >= t.merge_growth * taken[other]:
                 events.append({"kind": MERGE, "frame": frame, "layer": names[other], "other": name, "cover": round(taken[other] / was, 3)})
         if now >= t.min_area and was < t.min_area:
             came = overlap[:, layer_id].copy()
