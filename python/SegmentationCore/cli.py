@@ -229,6 +229,30 @@ def build_parser() -> argparse.ArgumentParser:
     if add_serve_arguments is not None:
         add_serve_arguments(serve)
 
+    report = commands.add_parser("report", help="contact sheet and one-page QC summary of a finished run",
+                                 description="Write a contact sheet (a frame every N with coloured, named layers; flagged "
+                                 "frames framed in red) and a one-page summary (HTML + text) of a run in OUT (docs/review.md).")
+    report.add_argument("output", metavar="OUT", help="the output folder given to autoseg run -o")
+    report.add_argument("--name", help="which run in OUT (default: the only one)")
+    report.add_argument("--work-dir", help="the run's work folder, if autoseg run was given --work-dir")
+    report.add_argument("--every", type=_positive_int, help="a frame every N frames (default: at most 16 tiles)")
+    report.add_argument("--report-dir", help="where to write (default: OUT/report)")
+    report.add_argument("--format", choices=("jpg", "png"), default="jpg", help="contact sheet format (default jpg)")
+    report.add_argument("--tile-width", type=_positive_int, default=360, help="tile width in pixels (default 360)")
+
+    review = commands.add_parser("review", help="review page of a finished run (localhost): frames, flags, timeline",
+                                 description="Serve the review page of the runs in OUT on localhost: scrub the layers over "
+                                 "the plate, ranked flags, a timeline per layer, and the interactive tool one click away (docs/review.md).")
+    review.add_argument("output", metavar="OUT", help="the output folder given to autoseg run -o")
+    review.add_argument("--plates", help="plate root for the interactive tool (default: the folder of the run's plate)")
+    review.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    review.add_argument("--port", type=int, default=8766, help="port (default 8766; 0 picks a free one)")
+    review.add_argument("--models", action="append", nargs="+", default=[], metavar="DIR",
+                        help="models of the interactive tool (default: the run's SAM2 export, or synthetic)")
+    review.add_argument("--providers", help="ONNX Runtime execution providers for the interactive tool")
+    review.add_argument("--max-size", type=int, default=1024, help="working resolution of the interactive tool (default 1024)")
+    review.add_argument("--quiet", action="store_true", help="do not log every request")
+
     synth = commands.add_parser("synth", help="write a synthetic plate with known answers",
                                 description="Write a generated plate (moving, occluding shapes) and its spec (NAME.shot.json).")
     synth.add_argument("--output", "-o", required=True, help="folder for the frames")
@@ -405,6 +429,29 @@ def command_synth(args, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def command_report(args, out: TextIO, err: TextIO) -> int:
+    from .pipeline import review
+
+    run = review.open_run(args.output, args.name, args.work_dir)
+    folder = pathlib.Path(args.report_dir) if args.report_dir else pathlib.Path(args.output) / "report"
+    paths = review.write_report(run, folder, args.every, args.format, args.tile_width)
+    flags = run.summary["flags"]
+    out.write(f"autoseg: {run.name}: {len(run.summary['layers'])} layers, {len(flags)} flags\n")
+    for flag in flags[:5]:
+        out.write(f"  [{flag['rank']:.2f}] {flag['text']}\n")
+    for kind, path in paths.items():
+        out.write(f"autoseg: wrote {kind.replace('_', ' ')} {path}\n")
+    return 0
+
+
+def command_review(args, out: TextIO, err: TextIO) -> int:
+    from .server.review import serve_review
+
+    models = [item for group in args.models for item in group] or None
+    serve_review(args.output, args.plates, args.host, args.port, models=models, providers=args.providers, max_size=args.max_size, quiet=args.quiet)
+    return 0
+
+
 def command_serve(args, out: TextIO, err: TextIO) -> int:
     from .server import run_from_arguments
 
@@ -531,7 +578,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    handlers = {"run": command_run, "plan": command_plan, "demo": command_demo, "synth": command_synth, "serve": command_serve}
+    handlers = {"run": command_run, "plan": command_plan, "demo": command_demo, "synth": command_synth, "serve": command_serve,
+                "report": command_report, "review": command_review}
     try:
         return handlers[args.command](args, out, err)
     except SegmentationError as error:
