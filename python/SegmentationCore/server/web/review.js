@@ -86,11 +86,18 @@
 					selectLayer(name, index);
 				},
 			},
-			element("div", { class: "name", title: name }, element("span", { class: "sw", style: `background:${state.data.colours[name]}` }), name.split("/").pop()),
+			element("div", { class: "name", title: name }, swatch(state.data.colours[name]), name.split("/").pop()),
 			canvas);
 			drawLane(canvas, name, layer);
 			return lane;
 		}));
+	}
+
+	// colours through the CSSOM: the page's Content-Security-Policy forbids style attributes
+	function swatch(colour) {
+		const node = element("span", { class: "sw" });
+		node.style.backgroundColor = colour;
+		return node;
 	}
 
 	function drawLane(canvas, name, layer) {
