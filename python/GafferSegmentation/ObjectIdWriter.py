@@ -46,7 +46,7 @@ import GafferImage
 from SegmentationCore.idmatte import cryptomatte, objectid
 from SegmentationCore.core import maskops
 from SegmentationCore.core.errors import SegmentationError
-from SegmentationCore.pipeline import refine
+from SegmentationCore.pipeline import qc, refine
 from SegmentationCore import plates
 
 from . import _Algo
@@ -229,12 +229,15 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 		else :
 			layers = plates.upsample_masks( layers, imageSize )
 		overwrite = self["overwrite"].getValue()
+		# Track's QC digest of this frame (`pipeline.qc`), as `autoseg` writes it.
+		data = self["in"].getValue( _copy = False )
+		metadata = { qc.HEADER_ATTRIBUTE : data["qc"].value } if "qc" in data else None
 
 		fileName = _fileName( self["fileName"] )
 		if fileName :
 			_makeDirectory( fileName )
 			objectid.write_objectid(
-				fileName, layers, depth_order = names, overwrite = overwrite, shape = imageSize
+				fileName, layers, depth_order = names, overwrite = overwrite, shape = imageSize, metadata = metadata
 			)
 
 		cryptomatteFileName = _fileName( self["cryptomatteFileName"] )
@@ -245,7 +248,7 @@ class ObjectIdWriter( GafferDispatch.TaskNode ) :
 				rank_sets = max( rankSets, cryptomatte.MIN_RANK_SETS ),
 				layer_name = self["cryptomatteLayer"].getValue(),
 				extra_alpha_channels = self["extraAlphaChannels"].getValue(),
-				overwrite = overwrite, depth_order = names, shape = imageSize,
+				overwrite = overwrite, depth_order = names, shape = imageSize, metadata = metadata,
 			)
 
 def _nodeName( node ) :

@@ -34,6 +34,7 @@
 #
 ##########################################################################
 
+import json
 import tempfile
 
 import IECore
@@ -41,7 +42,7 @@ import IECore
 import Gaffer
 import GafferImage
 
-from SegmentationCore.pipeline import tracking
+from SegmentationCore.pipeline import qc, tracking
 
 from . import _Algo
 from ._ImageShell import ImageShellNode
@@ -89,6 +90,11 @@ class Track( ImageShellNode ) :
 			direction = Gaffer.Plug.Direction.Out, defaultValue = IECore.CompoundObject(),
 			flags = Gaffer.Plug.Flags.Default & ~Gaffer.Plug.Flags.Serialisable,
 		)
+		# The shot's QC summary (`pipeline.qc`) : per-layer series, events and
+		# the ranked flags. Like `__shot`, it does not depend on the frame.
+		self["qc"] = Gaffer.CompoundObjectPlug(
+			direction = Gaffer.Plug.Direction.Out, defaultValue = IECore.CompoundObject()
+		)
 
 		# The passes of `tracking.pass_plan()`, as `autoseg` runs them.
 		self["__seed"] = TrackPass()
@@ -131,6 +137,7 @@ class Track( ImageShellNode ) :
 			outputs.append( self["__shot"] )
 		elif _Algo.affectedBy( self, input, ( "__shot", ) ) :
 			outputs.append( self["layers"] )
+			outputs.append( self["qc"] )
 		return outputs
 
 	def hash( self, output, context, h ) :
@@ -141,6 +148,8 @@ class Track( ImageShellNode ) :
 		elif output.isSame( self["layers"] ) :
 			self["__shot"].hash( h )
 			h.append( int( round( context.getFrame() ) ) )
+		elif output.isSame( self["qc"] ) :
+			self["__shot"].hash( h )
 		else :
 			ImageShellNode.hash( self, output, context, h )
 
@@ -154,13 +163,33 @@ class Track( ImageShellNode ) :
 			with tempfile.TemporaryDirectory( prefix = "GafferSegmentationTrack" ) as directory :
 				cache = _Algo.dataToCache( tracked, directory )
 				cache.compact( min_area = self["minLayerArea"].getValue() )
-				output.setValue( _Algo.cacheToData( cache, _Algo.dataImageSize( tracked ) ) )
+				summary = qc.summarise(
+					cache, _Algo.parseFrameRange( self["frameRange"].getValue(), "frameRange" ),
+					_Algo.dataToQcRecords( tracked["qcRecords"] if "qcRecords" in tracked else None ),
+					qc.QcThresholds( min_area = self["minLayerArea"].getValue() ), self["maskThreshold"].getValue(),
+				)
+				output.setValue( _Algo.cacheToData(
+					cache, _Algo.dataImageSize( tracked ), { "qc" : IECore.StringData( json.dumps( summary ) ) }
+				) )
 		elif output.isSame( self["layers"] ) :
 			shot = self["__shot"].getValue( _copy = False )
 			if _Algo.isEmpty( shot ) :
 				output.setValue( IECore.CompoundObject() )
 				return
 			output.setValue( _Algo.frameLayersToData( shot, int( round( context.getFrame() ) ) ) )
+		elif output.isSame( self["qc"] ) :
+			shot = self["__shot"].getValue( _copy = False )
+			result = IECore.CompoundObject()
+			if "qc" in shot :
+				summary = json.loads( shot["qc"].value )
+				result["summary"] = shot["qc"]
+				result["flags"] = IECore.StringVectorData( [ f["text"] for f in summary["flags"] ] )
+				result["flagLayers"] = IECore.StringVectorData( [ f["layer"] for f in summary["flags"] ] )
+				result["flagKinds"] = IECore.StringVectorData( [ f["kind"] for f in summary["flags"] ] )
+				result["flagFirstFrames"] = IECore.IntVectorData( [ f["first"] for f in summary["flags"] ] )
+				result["flagLastFrames"] = IECore.IntVectorData( [ f["last"] for f in summary["flags"] ] )
+				result["flagRanks"] = IECore.FloatVectorData( [ f["rank"] for f in summary["flags"] ] )
+			output.setValue( result )
 		else :
 			ImageShellNode.compute( self, output, context )
 
@@ -169,7 +198,7 @@ class Track( ImageShellNode ) :
 		# Both may have to run the whole internal network, which pulls images
 		# (TBB tasks) : other threads wanting the result must collaborate
 		# rather than compute it again or block.
-		if output.isSame( self["__shot"] ) or output.isSame( self["layers"] ) :
+		if output.isSame( self["__shot"] ) or output.isSame( self["layers"] ) or output.isSame( self["qc"] ) :
 			return Gaffer.ValuePlug.CachePolicy.TaskCollaboration
 		return ImageShellNode.computeCachePolicy( self, output )
 

@@ -41,7 +41,7 @@ import IECore
 import Gaffer
 import GafferImage
 
-from SegmentationCore.pipeline import interactive, tracking
+from SegmentationCore.pipeline import interactive, qc, tracking
 from SegmentationCore.pipeline.mask_cache import MaskCache
 
 from . import _Algo
@@ -222,12 +222,24 @@ class TrackPass( Gaffer.ComputeNode ) :
 						promptSet, layerIds, source, segmenter if needsSegmenter else None
 					)
 
+				# Quality data of every window (`pipeline.qc`), carried along
+				# with the cache so Track can summarise all the passes.
+				passName = "seed" if seed else direction
+				recorder = qc.QcRecorder( cache, None, params.mask_threshold )
+
+				def onWindowQc( index, count, matches, window ) :
+					onWindow( index, count, matches, window )
+					recorder.end_window( passName, index, matches, window )
+
 				tracking.run_pass(
 					tracker, source, cache, stage2At if useStage2 else None, params, direction,
-					keyframes = keyframes, on_window = onWindow,
+					keyframes = keyframes, on_window = onWindowQc, on_frame = recorder.frame_hook( passName ),
 				)
 
-				output.setValue( _Algo.cacheToData( cache, source.plateSize ) )
+				records = _Algo.qcRecordsToData(
+					recorder.records(), previous["qcRecords"] if "qcRecords" in previous else None, passName
+				)
+				output.setValue( _Algo.cacheToData( cache, source.plateSize, { "qcRecords" : records } ) )
 
 	def computeCachePolicy( self, output ) :
 

@@ -443,6 +443,38 @@ def dataToCache( data, directory = None ) :
 		cache.set_frame( int( frame ), unpackArray( entry["ids"] ), probabilities, ages = ages )
 	return cache
 
+# Quality control
+# ===============
+
+def qcRecordsToData( records, previous = None, passName = "" ) :
+
+	"""The `pipeline.qc` window records of a pass, after those of the previous
+	passes (`previous`, as returned by this function)."""
+
+	from SegmentationCore.pipeline import qc
+
+	result = IECore.CompoundObject()
+	for key, value in ( previous.items() if previous is not None else () ) :
+		if not key.startswith( passName + "-" ) :
+			result[key] = value
+	for index, record in enumerate( records ) :
+		entry = IECore.CompoundObject()
+		for key, array in qc.pack_record( record ).items() :
+			entry[key] = packArray( array )
+		result["{}-{:05d}".format( passName, index )] = entry
+	return result
+
+def dataToQcRecords( data ) :
+
+	from SegmentationCore.pipeline import qc
+
+	if data is None :
+		return []
+	return [
+		qc.unpack_record( { key : unpackArray( data[name][key] ) for key in ( "meta", "values", "shapes", "bits" ) } )
+		for name in sorted( data.keys() )
+	]
+
 def isEmpty( data ) :
 
 	return len( data.keys() ) == 0
@@ -472,6 +504,16 @@ def frameLayersToData( shotData, frame ) :
 	result["layerIds"] = IECore.IntVectorData( [ int( item["id"] ) for item in layers ] )
 	result["ids"] = packArray( ids )
 	result["probabilities"] = packArray( probabilities )
+	if "qc" in shotData :
+		# The QC digest of this frame, for ObjectIdWriter's headers, and the
+		# flags that cover it.
+		from SegmentationCore.pipeline import qc
+
+		summary = json.loads( shotData["qc"].value )
+		result["qc"] = IECore.StringData( qc.header_summary( summary, int( frame ) ) )
+		result["qcFlags"] = IECore.StringVectorData(
+			[ f["text"] for f in summary["flags"] if f["first"] <= int( frame ) <= f["last"] ]
+		)
 	return result
 
 def dataToLayers( data ) :

@@ -34,6 +34,7 @@
 #
 ##########################################################################
 
+import json
 import os
 import unittest
 
@@ -235,6 +236,27 @@ class ObjectIdWriterTest( GafferSegmentationTest.SegmentationTestCase ) :
 		with self.frameContext( script, self.firstFrame + 2 ) :
 			script["writer"]["task"].execute()
 		self.assertEqual( sorted( os.listdir( output ) ), [ "objectId.{}.exr".format( self.firstFrame + 2 ) ] )
+
+	def testWritesTheQcDigest( self ) :
+
+		# Track's QC digest of the frame goes into both headers, as `autoseg`
+		# writes it, and nothing new appears under `cryptomatte/`.
+		from SegmentationCore.idmatte import exr_header
+		from SegmentationCore.pipeline import qc
+
+		script, shot, output = self.__script( numFrames = 3 )
+		script["writer"]["refineEdges"].setValue( False )
+		frame = self.firstFrame + 1
+		with self.frameContext( script, frame ) :
+			script["writer"]["task"].execute()
+			expected = script["track"]["layers"].getValue()["qc"].value
+		for name in ( "objectId", "cryptomatte" ) :
+			header, _ = exr_header.read_header( str( output / "{}.{}.exr".format( name, frame ) ) )
+			self.assertEqual( header.value( qc.HEADER_ATTRIBUTE ), expected )
+			self.assertEqual( json.loads( expected )["frame"], frame )
+			for key in header.attributes :
+				if key.startswith( "cryptomatte/" ) :
+					self.assertIn( key.rsplit( "/", 1 )[-1], ( "name", "hash", "conversion", "manifest" ) )
 
 	def testFixedRankSets( self ) :
 

@@ -458,5 +458,43 @@ class TrackTest( GafferSegmentationTest.SegmentationTestCase ) :
 		self.assertEqual( script2["track"]["__backward"]["window"].getValue(), 10 )
 		self.assertEqual( script2["track"].keys(), script["track"].keys() )
 
+	def testQc( self ) :
+
+		# The shot's QC summary (`pipeline.qc`), collected while the passes
+		# track, and each frame's digest and flags on `layers`.
+		script, shot, shotFile = self.__trackedScript( numFrames = 10 )
+		track = script["track"]
+		with self.frameContext( script, self.firstFrame ) :
+			data = track["qc"].getValue()
+			h = track["qc"].hash()
+		with self.frameContext( script, self.firstFrame + 4 ) :
+			self.assertEqual( track["qc"].hash(), h )
+			layers = track["layers"].getValue()
+
+		summary = json.loads( data["summary"].value )
+		self.assertEqual( summary["format"], "autoseg-qc" )
+		self.assertTrue( summary["live_data"] )
+		self.assertEqual( summary["frames"], self.frames( shot ) )
+		self.assertEqual( sorted( summary["layers"] ), sorted( layers["names"] ) )
+		for name, layer in summary["layers"].items() :
+			# The tracker's object scores, as the passes saw them.
+			self.assertTrue( any( s is not None and s > 0 for s in layer["series"]["score"] ), name )
+		self.assertEqual( list( data["flags"] ), [ f["text"] for f in summary["flags"] ] )
+		self.assertEqual( len( data["flagFirstFrames"] ), len( summary["flags"] ) )
+
+		digest = json.loads( layers["qc"].value )
+		self.assertEqual( digest["frame"], self.firstFrame + 4 )
+		self.assertEqual( digest["layers"], len( summary["layers"] ) )
+		self.assertEqual(
+			list( layers["qcFlags"] ),
+			[ f["text"] for f in summary["flags"] if f["first"] <= self.firstFrame + 4 <= f["last"] ]
+		)
+
+	def testQcDirtiedWithTheShot( self ) :
+
+		node = GafferSegmentation.Track()
+		self.assertIn( node["qc"], node.affects( node["__shot"] ) )
+		self.assertNotIn( node["qc"], node.affects( node["backward"] ) )
+
 if __name__ == "__main__" :
 	unittest.main()

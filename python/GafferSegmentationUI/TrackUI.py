@@ -77,6 +77,27 @@ __plugs.update( {
 
 	},
 
+	"qc" : {
+
+		"description" :
+		"""
+		Quality control of the tracked shot (see docs/review.md) : `summary`
+		(the QC summary JSON that `autoseg` writes to `qc.json` : per-layer
+		area, tracker object score and predicted IoU, stage-2 agreement,
+		forward/backward disagreement, events) and the ranked flags, most
+		likely to need an artist first : `flags` (the reasons, e.g.
+		"/person/person_0004: lost on 1032-1036 (object score < 0)"),
+		`flagLayers`, `flagKinds`, `flagFirstFrames`, `flagLastFrames` and
+		`flagRanks`. Each frame's `layers` also carries `qcFlags` (the flags
+		covering it) and `qc` (the digest ObjectIdWriter writes to the
+		`autoseg/qc` header attribute).
+		""",
+
+		"nodule:type" : "",
+		"plugValueWidget:type" : "",
+
+	},
+
 } )
 
 Gaffer.Metadata.registerNode(

@@ -373,6 +373,7 @@ def write_cryptomatte(
     min_alpha: float = DEFAULT_MIN_ALPHA,
     shape: tuple[int, int] | None = None,
     windows: hdr.ImageWindows | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> None:
     """Write one frame's layers as a Cryptomatte EXR, atomically.
 
@@ -389,7 +390,7 @@ def write_cryptomatte(
     _check_options(path, rank_sets, layer_name, compression)
     frame = bands.from_layers(path, layers, depth_order, min_alpha, shape)
     writer = band_writer(
-        frame, path=path, windows=windows, rank_sets=rank_sets, layer_name=layer_name,
+        frame, path=path, windows=windows, rank_sets=rank_sets, layer_name=layer_name, metadata=metadata,
         extra_alpha_channels=extra_alpha_channels, compression=compression,
     )
     bands.write_files(frame, {path: writer}, overwrite)

@@ -122,6 +122,7 @@ def write_objectid(
     min_alpha: float = DEFAULT_MIN_ALPHA,
     shape: tuple[int, int] | None = None,
     windows: hdr.ImageWindows | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> None:
     """Write one frame's layers as an ObjectId deep EXR, atomically.
 
@@ -137,10 +138,11 @@ def write_objectid(
     is an :class:`errors.OutputError` unless ``overwrite``. ``windows`` places
     the layers (a plate's data window origin, display window and pixel
     aspect; default: both windows at the origin, square pixels). The file
-    is encoded and written band by band of scan lines (:mod:`.bands`)."""
+    is encoded and written band by band of scan lines (:mod:`.bands`).
+    ``metadata``: extra string header attributes (e.g. ``autoseg/qc``)."""
     path = atomic_output.check_writable(path, overwrite)
     frame = bands.from_layers(path, layers, depth_order, min_alpha, shape)
-    bands.write_files(frame, {path: band_writer(frame, windows)}, overwrite)
+    bands.write_files(frame, {path: band_writer(frame, windows, metadata)}, overwrite)
 
 
 # -- reading ----------------------------------------------------------------

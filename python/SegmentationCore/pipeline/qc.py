@@ -158,7 +158,7 @@ class QcRecorder:
         path = self.folder / f"{pass_name}-{int(index):05d}.npz"
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(temporary, "wb") as handle:
-            np.savez_compressed(handle, **_pack(record))
+            np.savez_compressed(handle, **pack_record(record))
         os.replace(temporary, path)
 
     def _record(self, pass_name: str, agreement: list[tuple]) -> dict[str, Any]:
@@ -188,7 +188,8 @@ def track_with_qc(tracker, frames, cache, stage2, params=None, keyframes=None, f
     return results, recorder
 
 
-def _pack(record: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def pack_record(record: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """One window record as four numpy arrays (files, Gaffer plugs)."""
     rows = record["rows"]
     shapes = np.array([t.shape for t in record["thumbs"]], np.int32).reshape(-1, 2)
     bits = np.packbits(np.concatenate([t.reshape(-1) for t in record["thumbs"]])) if rows else np.zeros(0, np.uint8)
@@ -206,16 +207,22 @@ def load_records(folder: str | os.PathLike) -> list[dict[str, Any]]:
     out = []
     for path in sorted(pathlib.Path(folder).glob("*.npz")):
         with np.load(path) as data:
-            meta = json.loads(bytes(data["meta"]).decode())
-            values, shapes, bits = data["values"], data["shapes"], data["bits"]
-        flat = np.unpackbits(bits).astype(bool)
-        thumbs, offset = [], 0
-        for h, w in shapes:
-            thumbs.append(flat[offset: offset + h * w].reshape(h, w))
-            offset += int(h * w)
-        rows = [(name, int(v[0]), int(v[1]), int(v[2]), float(v[3]), float(v[4]), int(v[5])) for name, v in zip(meta["names"], values)]
-        out.append({"pass": meta["pass"], "rows": rows, "thumbs": thumbs, "agreement": [tuple(a) for a in meta["agreement"]]})
+            out.append(unpack_record({key: data[key] for key in ("meta", "values", "shapes", "bits")}))
     return out
+
+
+def unpack_record(arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The inverse of :func:`pack_record`."""
+    meta = json.loads(bytes(np.asarray(arrays["meta"], np.uint8)).decode())
+    values = np.asarray(arrays["values"], np.float64).reshape(-1, 6)
+    shapes = np.asarray(arrays["shapes"], np.int64).reshape(-1, 2)
+    flat = np.unpackbits(np.asarray(arrays["bits"], np.uint8)).astype(bool)
+    thumbs, offset = [], 0
+    for h, w in shapes:
+        thumbs.append(flat[offset: offset + h * w].reshape(h, w))
+        offset += int(h * w)
+    rows = [(name, int(v[0]), int(v[1]), int(v[2]), float(v[3]), float(v[4]), int(v[5])) for name, v in zip(meta["names"], values)]
+    return {"pass": meta["pass"], "rows": rows, "thumbs": thumbs, "agreement": [tuple(a) for a in meta["agreement"]]}
 
 
 # ---------------------------------------------------------------------------- summary
@@ -596,5 +603,5 @@ def header_summary(summary: Mapping[str, Any], frame: int | None = None, max_fla
 
 __all__ = [
     "BASE_RANK", "FLAG_KINDS", "Flag", "HEADER_ATTRIBUTE", "QC_FILE", "QcRecorder", "QcThresholds",
-    "header_summary", "load_records", "read_summary", "summarise", "track_with_qc", "write_summary",
+    "header_summary", "load_records", "pack_record", "read_summary", "summarise", "track_with_qc", "unpack_record", "write_summary",
 ]
