@@ -16,7 +16,9 @@ own encoding, i.e. in linear light for EXR) so the longest side is at most
 ``max_size`` (1024 by default). :func:`to_working_image` is used by every
 reader (``autoseg``, the Gaffer nodes, the browser tools): the same pixels
 give the same model input. Masks go back to plate resolution with
-:func:`upsample_masks`.
+:func:`upsample_masks`, or one band of rows at a time, bit for bit the
+same, with :class:`MaskUpsampler` (the write stage: memory of a band, not
+of the plate).
 """
 
 from __future__ import annotations
