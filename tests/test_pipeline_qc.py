@@ -182,3 +182,30 @@ def test_autoseg_run_writes_the_summary_and_the_headers(tmp_path):
         assert set(digest["confidence"]) == set(summary["layers"])
         crypto_keys = {k.split("/")[-1] for k in header.attributes if k.startswith("cryptomatte/")}
         assert crypto_keys <= {"name", "hash", "conversion", "manifest"}
+
+
+def test_a_layer_that_comes_back_under_a_new_name_and_one_lost_inside_the_frame():
+    frames = {f: {1: (10, 30, 10, 20), 2: (10, 30, 35, 45)} for f in range(12)}
+    for f in range(4, 12):
+        del frames[f][1]  # layer 1 ends at frame 3 ...
+    for f in range(7, 12):
+        frames[f][3] = (10, 30, 12, 22)  # ... and layer 3 starts near where it was, 3 frames later
+    for f in range(9, 12):
+        del frames[f][2]  # layer 2 vanishes in the middle of the picture
+    cache = _cache_from(frames)
+    summary = qc.summarise(cache, list(range(12)), thresholds=qc.QcThresholds(min_area=4))
+    names = cache.names()
+    identity = [f for f in summary["flags"] if f["kind"] == qc.IDENTITY]
+    assert [(f["layer"], f["first"], f["others"]) for f in identity] == [(names[3], 7, [names[1]])]
+    assert "ended 4 frame(s) before" in identity[0]["reason"]
+    lost = {(f["layer"], f["first"], f["last"]) for f in summary["flags"] if f["kind"] == qc.LOST}
+    assert (names[2], 9, 11) in lost and (names[1], 4, 11) in lost
+
+
+def test_a_layer_leaving_through_the_border_is_not_lost():
+    frames = {f: {1: (10, 30, 0, 8 + f)} for f in range(4)}  # touches the left edge
+    frames.update({f: {} for f in range(4, 8)})
+    frames[7] = {2: (5, 10, 30, 40)}
+    cache = _cache_from(frames)
+    summary = qc.summarise(cache, list(range(8)), thresholds=qc.QcThresholds(min_area=4, short_lived_frames=1))
+    assert not [f for f in summary["flags"] if f["kind"] == qc.LOST and f["layer"] == cache.names()[1]]

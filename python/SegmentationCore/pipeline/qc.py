@@ -83,6 +83,8 @@ class QcThresholds:
     stage2_agreement: float = 0.5  # IoU(stage-2 mask, tracked mask) below this at a re-prompt frame
     low_iou: float = 0.5  # the tracker's predicted IoU below this on a present frame
     low_confidence_frames: int = 3  # ... on at least this many consecutive frames
+    identity_gap: int = 10  # a new layer starting within this many frames of where another ended ...
+    identity_distance: float = 1.0  # ... with its centre within this many layer sizes (sqrt of area) of that one's last centre continues it
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -330,6 +332,8 @@ def summarise(
     }
     events: list[dict[str, Any]] = []
     previous = None
+    last_seen: dict[int, tuple[int, float, float, int]] = {}  # layer -> (frame, row, col, area) where it was last present
+    rows_index = None
     for position, frame in enumerate(frames):
         labels = _final_maps(cache, frame, mask_threshold)
         area = np.bincount(labels.reshape(-1), minlength=count)[:count]
@@ -367,6 +371,18 @@ def summarise(
             s["continuity"].append(None if continuity is None else round(continuity, 3))
         if overlap is not None:
             events += _transfer_events(names, previous[1], area, overlap, frame, t)
+        if rows_index is None:
+            rows_index, cols_index = np.indices(labels.shape)
+        flat = labels.reshape(-1)
+        row_sum = np.bincount(flat, weights=rows_index.reshape(-1), minlength=count)[:count]
+        col_sum = np.bincount(flat, weights=cols_index.reshape(-1), minlength=count)[:count]
+        present_now = {i for i in names if area[i] >= t.min_area}
+        started = [i for i in present_now if i not in last_seen]
+        if position and started:
+            already = {e["layer"] for e in events if e["kind"] == IDENTITY and e["frame"] == frame}
+            events += _identity_after_gap(names, cache, started, present_now, last_seen, area, row_sum, col_sum, frame, already, t)
+        for i in present_now:
+            last_seen[i] = (frame, row_sum[i] / area[i], col_sum[i] / area[i], int(area[i]))
         previous = (labels, area)
     for name, s in series.items():
         s["confidence"] = [_confidence(s, i, t) for i in range(len(frames))]
@@ -383,6 +399,18 @@ def summarise(
             "series": series[name],
         }
         events += _presence_events(name, frames, present, t)
+        if present and present[-1] != frames[-1]:
+            # Gone before the end of the shot: an object that leaves the
+            # picture touches its border on its last frame; one that does not
+            # was lost (or hidden for good).
+            mask = _final_maps(cache, present[-1], mask_threshold) == layer_id
+            rows, cols = np.nonzero(mask)
+            height, width = mask.shape
+            inside = len(rows) and rows.min() > 1 and cols.min() > 1 and rows.max() < height - 2 and cols.max() < width - 2
+            areas = [a for a in series[name]["area"] if a >= t.min_area]
+            layers[name]["vanished"] = {
+                "frame": present[-1] + 1, "inside": bool(inside), "share": round(float(areas[-1] / max(1, np.median(areas))), 3),
+            }
     flags = _flags(layers, frames, events, t)
     return {
         "format": QC_FORMAT,
@@ -446,6 +474,32 @@ def _transfer_events(names: Mapping[int, str], before: np.ndarray, after: np.nda
     return events
 
 
+def _identity_after_gap(
+    names: Mapping[int, str], cache, started: list[int], present: set[int], last_seen: Mapping[int, tuple[int, float, float, int]],
+    area: np.ndarray, row_sum: np.ndarray, col_sum: np.ndarray, frame: int, already: set[str], t: QcThresholds,
+) -> list[dict[str, Any]]:
+    """A layer that starts where another layer of its class ended a few
+    frames before (the object came back under a new name)."""
+    events = []
+    for new in started:
+        if names[new] in already:
+            continue
+        centre = (row_sum[new] / area[new], col_sum[new] / area[new])
+        best, best_distance = None, None
+        for old, (seen, row, col, old_area) in last_seen.items():
+            if old in present or frame - seen > t.identity_gap or cache.layer(old).phrase != cache.layer(new).phrase:
+                continue
+            distance = float(np.hypot(centre[0] - row, centre[1] - col)) / np.sqrt(max(old_area, int(area[new])))
+            if distance <= t.identity_distance and (best_distance is None or distance < best_distance):
+                best, best_distance = old, distance
+        if best is not None:
+            events.append({
+                "kind": IDENTITY, "frame": frame, "layer": names[new], "other": names[best], "gap": frame - last_seen[best][0] - 1,
+                "cover": 0.0,
+            })
+    return events
+
+
 def _presence_events(name: str, frames: Sequence[int], present: Sequence[int], t: QcThresholds) -> list[dict[str, Any]]:
     if not present:
         return []
@@ -492,6 +546,14 @@ def _flags(layers: Mapping[str, Mapping[str, Any]], frames: Sequence[int], event
             why = "object score < 0" if scores and max(scores) <= 0 else "no pixels left in the matte"
             rank = BASE_RANK[LOST] * (0.8 + 0.2 * min(1.0, gap / 5))
             flags.append(Flag(name, LOST, first, last, f"lost on {_range_text(first, last)} ({why})", rank))
+        vanished = layer.get("vanished")
+        if vanished and vanished["inside"] and vanished["frame"] <= frames[-1]:
+            share = vanished["share"]
+            flags.append(Flag(
+                name, LOST, vanished["frame"], frames[-1],
+                f"lost from {vanished['frame']} to the end of the shot (last seen inside the frame, at {share:.0%} of its usual area)",
+                BASE_RANK[LOST] * (0.65 + 0.35 * min(1.0, share / 0.5)),
+            ))
         if 0 < layer["present_frames"] < t.short_lived_frames and length > t.short_lived_frames:
             first, last = layer["first"], layer["last"]
             n = layer["present_frames"]
@@ -540,6 +602,10 @@ def _flags(layers: Mapping[str, Mapping[str, Any]], frames: Sequence[int], event
             flags.append(Flag(event["layer"], SPLIT, event["frame"], event["frame"],
                               f"split from {event['other']} at {event['frame']} ({event['cover']:.0%} of its pixels were {event['other']}'s)",
                               BASE_RANK[SPLIT] * (0.8 + 0.2 * event["cover"]), [event["other"]]))
+        elif kind == IDENTITY and "gap" in event:
+            flags.append(Flag(event["layer"], IDENTITY, event["frame"], event["frame"],
+                              f"identity changed at {event['frame']}: starts where {event['other']} ended {event['gap'] + 1} frame(s) before",
+                              BASE_RANK[IDENTITY] * (0.9 - 0.02 * min(event["gap"], 10)), [event["other"]]))
         elif kind == IDENTITY:
             flags.append(Flag(event["layer"], IDENTITY, event["frame"], event["frame"],
                               f"identity changed at {event['frame']}: continues {event['other']} ({event['cover']:.0%} of its pixels)",
