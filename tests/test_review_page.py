@@ -164,3 +164,8 @@ def test_review_page_load_scrub_flag_and_interactive(browser, review_server, fin
         context.close()
     assert external == [], f"the page tried to reach {external}"
     assert errors == [], f"errors in the page: {errors}"
+
+
+def test_review_without_a_run_is_a_clear_error(tmp_path):
+    code, _, err = autoseg("review", tmp_path, "--port", "0")
+    assert code != 0 and "no autoseg run" in err
