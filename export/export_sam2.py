@@ -70,6 +70,7 @@ def export(
     verify: bool = True,
     parity_limit: float = DEFAULT_PARITY_LIMIT,
     fused_roles: tuple[str, ...] | None = None,
+    memory_attention_variant: str | None = None,
     log: Callable[[str], None] = print,
 ) -> pathlib.Path:
     """Export one SAM2 config into the model folder ``output``; returns it.
@@ -79,6 +80,8 @@ def export(
     ``seed``, for tests) must be given. ``fused_roles`` names the graphs
     whose attention becomes ONNX Runtime's fused MultiHeadAttention kernel
     (default: all graphs with attention; ``()`` for plain ONNX ops).
+    ``memory_attention_variant`` is ``"folded"`` (default: exact algebraic
+    savings, see :mod:`sam2_wrappers`) or ``"plain"`` (the earlier graph).
     """
     import numpy as np
 
@@ -104,6 +107,9 @@ def export(
     import sam2_graphs
     import sam2_parity
 
+    variant = memory_attention_variant or sam2_graphs.DEFAULT_MEMORY_ATTENTION_VARIANT
+    if variant not in sam2_graphs.MEMORY_ATTENTION_VARIANTS:
+        raise ExportError(f"unknown memory-attention variant {variant!r}; choose from {list(sam2_graphs.MEMORY_ATTENTION_VARIANTS)}")
     fused_roles = tuple(sam2_graphs.DEFAULT_FUSED_ROLES if fused_roles is None else fused_roles)
     unknown = [role for role in fused_roles if role not in sam2_graphs.GRAPH_FILES]
     if unknown:
@@ -118,7 +124,9 @@ def export(
         files = {}
         for role, filename in sam2_graphs.GRAPH_FILES.items():
             t0 = time.time()
-            sam2_graphs.export_graph(model, role, staging / filename, fused=role in fused_roles)
+            sam2_graphs.export_graph(
+                model, role, staging / filename, fused=role in fused_roles, memory_attention_variant=variant
+            )
             files[role] = filename
             log(f"  exported {filename} ({(staging / filename).stat().st_size / 1e6:.1f} MB, {time.time() - t0:.1f} s)")
         constants = sam2_model.model_constants(model)
@@ -155,6 +163,7 @@ def export(
             "seed": int(seed) if random_weights else None,
             "opset": sam2_graphs.OPSET,
             "fused_attention": list(fused_roles),
+            "memory_attention_variant": variant,
             "versions": export_common.package_versions("torch", "sam2", "onnx", "onnxruntime", "numpy"),
             "parity": parity,
             "parity_inputs": "synthetic image; SAM2 code paths (forward_image, prompt encoder + predict_masks, "
@@ -185,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="replace an existing non-empty output folder")
     parser.add_argument("--plain-attention", action="store_true",
                         help="export attention as plain ONNX ops (for TensorRT) instead of ONNX Runtime's fused kernel")
+    parser.add_argument("--memory-attention", choices=("folded", "plain"), default="folded",
+                        help="memory-attention graph: 'folded' (default; exact v_proj/out_proj folding, about 1.5x "
+                        "faster on CPU) or 'plain' (the graph before issue 13, for comparison)")
     parser.add_argument("--skip-parity", action="store_true", help="do not compare ONNX Runtime with PyTorch")
     parser.add_argument("--parity-limit", type=float, default=DEFAULT_PARITY_LIMIT,
                         help=f"fail if any graph differs from PyTorch by more than this (default {DEFAULT_PARITY_LIMIT:g})")
@@ -209,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             verify=not args.skip_parity,
             parity_limit=args.parity_limit,
             fused_roles=() if args.plain_attention else None,
+            memory_attention_variant=args.memory_attention,
         )
     except (ExportError, sam2_model.ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -18,9 +18,18 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from sam2_wrappers import ImageEncoderGraph, MaskDecoderGraph, MemoryAttentionGraph, MemoryEncoderGraph
+from sam2_wrappers import (
+    MEMORY_ATTENTION_VARIANTS,
+    ImageEncoderGraph,
+    MaskDecoderGraph,
+    MemoryAttentionGraph,
+    MemoryEncoderGraph,
+)
 
 OPSET = 17
+# "folded": exact v_proj/out_proj folding + shared first self-attention (issue 13);
+# "plain": the earlier graph (same inputs/outputs; the engine runs either)
+DEFAULT_MEMORY_ATTENTION_VARIANT = "folded"
 DEFAULT_FUSED_ROLES = ("image_encoder", "mask_decoder", "memory_attention")
 
 _plain_sdpa = F.scaled_dot_product_attention
@@ -47,8 +56,8 @@ class _FusedAttention(torch.autograd.Function):
 def _fused_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, **kwargs):
     if attn_mask is not None or dropout_p or is_causal or scale is not None or kwargs or query.dim() != 4:
         return _plain_sdpa(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale, **kwargs)
-    if query.shape[-1] != value.shape[-1]:
-        return _plain_sdpa(query, key, value)
+    # ONNX Runtime's MultiHeadAttention takes values narrower than the keys
+    # (the folded memory attention attends 64-dim memories with 256-dim keys)
     return _FusedAttention.apply(query, key, value, int(query.shape[1]), int(query.shape[-1]))
 
 
@@ -160,9 +169,15 @@ WRAPPERS = {
 }
 
 
-def export_graph(model, role: str, path: pathlib.Path, opset: int = OPSET, fused: bool = False) -> pathlib.Path:
+def export_graph(
+    model, role: str, path: pathlib.Path, opset: int = OPSET, fused: bool = False,
+    memory_attention_variant: str = DEFAULT_MEMORY_ATTENTION_VARIANT,
+) -> pathlib.Path:
     """Trace one wrapper and write it as a single self-contained ONNX file."""
-    wrapper = WRAPPERS[role](model).eval()
+    if role == "memory_attention":
+        wrapper = MemoryAttentionGraph(model, variant=memory_attention_variant).eval()
+    else:
+        wrapper = WRAPPERS[role](model).eval()
     inputs = example_inputs(model, role)
     with torch.no_grad(), warnings.catch_warnings(), fused_attention(fused):
         warnings.simplefilter("ignore")

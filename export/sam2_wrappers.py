@@ -38,6 +38,20 @@ Graphs (batch axis ``B`` = objects / prompts; ``1`` broadcasts where noted):
     (index into ``maskmem_tpos_enc``), obj_ptrs (B, K, C),
     obj_ptr_tpos (K,) float (signed frame offsets), obj_ptr_tpos_max (1,)
     float  ->  pix_feat_with_mem (B, C, s, s).
+
+Memory attention variant ``folded`` (default since issue 13; ``plain`` is
+the earlier graph, same inputs and outputs, still exportable) rewrites the
+maths exactly:
+
+* cross-attention has one head, so ``out_proj(P @ v_proj(X))`` equals
+  ``(P @ X) @ (W_out W_v)^T + (W_out b_v + b_out)`` because every row of
+  the softmax ``P`` sums to 1: the attention-weighted product runs over
+  the Cm = 64-dim memories instead of 256-dim values (4x fewer
+  multiply-adds there), the folded matrix is computed in float64, and the
+  value projection disappears (the 64-dim values are shared by all layers);
+* the first layer's self-attention only sees the frame (every object has
+  the same input there), so it runs once per call instead of once per
+  object, then broadcasts.
 """
 
 from __future__ import annotations
@@ -48,6 +62,9 @@ from torch import nn
 
 from sam2.modeling.position_encoding import compute_axial_cis
 from sam2.modeling.sam2_utils import get_1d_sine_pe
+
+
+MEMORY_ATTENTION_VARIANTS = ("folded", "plain")
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -203,7 +220,7 @@ class MemoryAttentionGraph(nn.Module):
     temporal encoding; object pointers split into tokens with their temporal
     sine PE) and runs the memory-attention transformer with real-valued RoPE."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, variant: str = "folded"):
         super().__init__()
         attention = model.memory_attention
         self.layers = attention.layers
@@ -240,14 +257,35 @@ class MemoryAttentionGraph(nn.Module):
         self.register_buffer("curr_pos", curr_pos.flatten(2)[0].transpose(0, 1).contiguous(), persistent=True)
         self.register_buffer("memory_pos", mem_pos.flatten(2)[0].transpose(0, 1).contiguous(), persistent=True)
 
+        if variant not in MEMORY_ATTENTION_VARIANTS:
+            raise ValueError(f"unknown memory-attention variant {variant!r}; choose from {MEMORY_ATTENTION_VARIANTS}")
+        self.fold_values = variant == "folded" and all(layer.cross_attn_image.num_heads == 1 for layer in self.layers)
+        self.shared_first_self_attention = variant == "folded"
+        if self.fold_values:
+            # one (Cm -> C) linear map per layer: out_proj after v_proj, folded in float64
+            self.folded_value_out = nn.ModuleList()
+            for layer in self.layers:
+                attn = layer.cross_attn_image
+                with torch.no_grad():
+                    w_out = attn.out_proj.weight.double()
+                    weight = w_out @ attn.v_proj.weight.double()
+                    bias = w_out @ attn.v_proj.bias.double() + attn.out_proj.bias.double()
+                linear = nn.Linear(weight.shape[1], weight.shape[0])
+                with torch.no_grad():
+                    linear.weight.copy_(weight.float())
+                    linear.bias.copy_(bias.float())
+                self.folded_value_out.append(linear)
+
     @staticmethod
     def _theta(attn: nn.Module) -> float:
         theta = attn.compute_cis.keywords.get("theta", 10000.0)
         return float(theta)
 
-    def _attention(self, attn, q, k_spatial, k_pointers, v, rope_keys: bool):
+    def _attention(self, attn, q, k_spatial, k_pointers, v, rope_keys: bool, value_out: nn.Module | None = None):
         """RoPEAttention.forward with the keys given as a spatial part (rotated,
-        (B, Mk, HW, D_in)) and a pointer part (not rotated, (B, T, D_in))."""
+        (B, Mk, HW, D_in)) and a pointer part (not rotated, (B, T, D_in)).
+        With ``value_out`` (one head only) the values are attended unprojected
+        and ``value_out`` (= out_proj after v_proj, folded) maps the result."""
         heads = attn.num_heads
         q = _split_heads(attn.q_proj(q), heads)
         q = _rotate(q, self.rope_cos, self.rope_sin)
@@ -261,6 +299,9 @@ class MemoryAttentionGraph(nn.Module):
             k = torch.cat([k_sp, k_ptr], dim=2)
         else:
             k = k_sp
+        if value_out is not None:
+            out = F.scaled_dot_product_attention(q, k, v.unsqueeze(1))  # (B, 1, N, Cm)
+            return value_out(out.squeeze(1))
         v = _split_heads(attn.v_proj(v), heads)
         out = F.scaled_dot_product_attention(q, k, v)
         return attn.out_proj(_merge_heads(out))
@@ -275,11 +316,12 @@ class MemoryAttentionGraph(nn.Module):
         obj_ptr_tpos_max: torch.Tensor,
     ):
         batch = memory.shape[0]
-        # current frame tokens (B, HW, C), as MemoryAttention with batch_first
-        curr = pix_feat.flatten(2).transpose(1, 2).expand(batch, -1, -1)
-        output = curr
+        # current frame tokens (1, HW, C), as MemoryAttention with batch_first
+        output = pix_feat.flatten(2).transpose(1, 2)
         if self.pos_enc_at_input:
             output = output + 0.1 * self.curr_pos
+        if not self.shared_first_self_attention:
+            output = output.expand(batch, -1, -1)
 
         # spatial memories (B, M, HW, Cm) and their position encodings (M, HW, Cm)
         mem_sp = memory.flatten(3).transpose(2, 3)
@@ -299,17 +341,20 @@ class MemoryAttentionGraph(nn.Module):
         else:
             ptr_tokens = obj_ptrs
 
-        for layer in self.layers:
-            # self-attention
+        k_sp = mem_sp + pos_sp
+        k_ptr = ptr_tokens + ptr_pos
+        values = torch.cat([mem_sp.flatten(1, 2), ptr_tokens], dim=1)
+        for index, layer in enumerate(self.layers):
+            # self-attention (the first layer's input is the frame alone: one call, then broadcast)
             tgt2 = layer.norm1(output)
             tgt2 = self._attention(layer.self_attn, tgt2, tgt2.unsqueeze(1), None, tgt2, rope_keys=True)
             output = output + tgt2
+            if index == 0 and self.shared_first_self_attention:
+                output = output.expand(batch, -1, -1)
             # cross-attention to memories (keys carry position encodings, values do not)
             tgt2 = layer.norm2(output)
-            k_sp = mem_sp + pos_sp
-            k_ptr = ptr_tokens + ptr_pos
-            values = torch.cat([mem_sp.flatten(1, 2), ptr_tokens], dim=1)
-            tgt2 = self._attention(layer.cross_attn_image, tgt2, k_sp, k_ptr, values, rope_keys=True)
+            value_out = self.folded_value_out[index] if self.fold_values else None
+            tgt2 = self._attention(layer.cross_attn_image, tgt2, k_sp, k_ptr, values, rope_keys=True, value_out=value_out)
             output = output + tgt2
             # feed-forward
             tgt2 = layer.norm3(output)

@@ -62,9 +62,20 @@ def _is_complete(folder: pathlib.Path) -> bool:
     return True
 
 
-def export_cached(config: str = SAM2_TEST_CONFIG, seed: int = SAM2_TEST_SEED) -> pathlib.Path:
-    """The cached random-weights export of ``config`` (exported if missing)."""
-    folder = CACHE_ROOT / f"{config}-random{seed}-{_export_sources_hash(config, seed)}"
+def export_cached(
+    config: str = SAM2_TEST_CONFIG,
+    seed: int = SAM2_TEST_SEED,
+    memory_attention: str = "folded",
+    fused: bool = True,
+) -> pathlib.Path:
+    """The cached random-weights export of ``config`` (exported if missing).
+
+    ``memory_attention="plain"`` gives the memory-attention graph from before
+    issue 13 (benchmarks compare the two); ``fused=False`` exports attention
+    as plain ONNX ops (for runtimes without ONNX Runtime's contrib ops)."""
+    variant = "" if (memory_attention, fused) == ("folded", True) else f"-{memory_attention}{'' if fused else '-unfused'}"
+    prefix = f"{config}-random{seed}{variant}-"
+    folder = CACHE_ROOT / f"{prefix}{_export_sources_hash(config, seed)}"
     if _is_complete(folder):
         return folder
     import export_sam2
@@ -75,10 +86,13 @@ def export_cached(config: str = SAM2_TEST_CONFIG, seed: int = SAM2_TEST_SEED) ->
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _is_complete(folder):
             return folder
-        for stale in CACHE_ROOT.glob(f"{config}-random{seed}-*"):  # older exporter versions
-            if stale != folder:
+        for stale in CACHE_ROOT.glob(f"{prefix}*"):  # older exporter versions
+            if stale != folder and len(stale.name) == len(folder.name):
                 shutil.rmtree(stale, ignore_errors=True)
-        export_sam2.export(config, folder, random_weights=True, seed=seed, force=True, log=lambda message: None)
+        export_sam2.export(
+            config, folder, random_weights=True, seed=seed, force=True, log=lambda message: None,
+            memory_attention_variant=memory_attention, fused_roles=None if fused else (),
+        )
     return folder
 
 
@@ -106,3 +120,45 @@ def sam2_model_dir() -> pathlib.Path:
 def sam2_mixed_model_dir() -> pathlib.Path:
     """Like ``sam2_model_dir`` with seed 1: object scores on both sides of zero."""
     return _fixture_folder(SAM2_MIXED_SEED, "SAM2_MIXED_TEST_MODEL_DIR")
+
+
+def with_plain_memory_attention(folder: pathlib.Path, seed: int) -> pathlib.Path:
+    """A copy of ``folder`` whose memory-attention graph is the pre-issue-13
+    ``plain`` graph and whose manifest does not name a variant: a model
+    folder as older exporters wrote it. Other graphs are hard links."""
+    import json
+
+    target = folder.with_name(folder.name + "-plainma")
+    if _is_complete(target):
+        return target
+    import sam2_graphs
+    import sam2_model
+
+    with open(CACHE_ROOT / ".sam2-export.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _is_complete(target):
+            return target
+        shutil.rmtree(target, ignore_errors=True)
+        staging = target.with_name(target.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        for role, name in manifest["files"].items():
+            if role != "memory_attention":
+                os.link(folder / name, staging / name)
+        _, config_path = sam2_model.resolve_config(manifest["model"])
+        model = sam2_model.build_model(config_path, seed=seed)
+        sam2_graphs.export_graph(
+            model, "memory_attention", staging / manifest["files"]["memory_attention"],
+            fused="memory_attention" in manifest.get("fused_attention", []), memory_attention_variant="plain",
+        )
+        manifest.pop("memory_attention_variant", None)
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        os.replace(staging, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def sam2_mixed_plain_model_dir(sam2_mixed_model_dir) -> pathlib.Path:
+    """``sam2_mixed_model_dir`` with the older (plain) memory-attention graph."""
+    return with_plain_memory_attention(sam2_mixed_model_dir, SAM2_MIXED_SEED)

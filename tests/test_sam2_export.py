@@ -49,6 +49,51 @@ def test_manifest(sam2_model_dir):
     assert (sam2_model_dir / "memory_attention.onnx").stat().st_size < 40e6
 
 
+def _cross_attention_value_weights(model):
+    return [layer.cross_attn_image.v_proj.weight.detach().numpy() for layer in model.memory_attention.layers]
+
+
+def _holds_any(path, weights) -> bool:
+    """Whether the ONNX file stores any of ``weights`` (or its transpose)."""
+    import onnx
+    from onnx import numpy_helper
+
+    for initializer in onnx.load(str(path)).graph.initializer:
+        array = numpy_helper.to_array(initializer)
+        for weight in weights:
+            for candidate in (weight, weight.T):
+                if array.shape == candidate.shape and np.allclose(array, candidate, atol=0, rtol=0):
+                    return True
+    return False
+
+
+def test_memory_attention_is_folded(tmp_path, sam2_model_dir):
+    """The default export attends the 64-dim memories: the cross-attention
+    value projections are folded into the output projections (not stored),
+    while the plain variant (older folders, --memory-attention plain) keeps
+    them; both match SAM2's own memory attention within 1e-4."""
+    import sam2_graphs
+    import sam2_parity
+    from sam2_reference import reference_model
+
+    model = reference_model()
+    manifest = runtime.load_manifest(sam2_model_dir, "sam2")
+    assert manifest["memory_attention_variant"] == "folded"
+    values = _cross_attention_value_weights(model)
+    assert not _holds_any(sam2_model_dir / "memory_attention.onnx", values)
+
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    for role, name in manifest["files"].items():
+        if role != "memory_attention":
+            (plain_dir / name).symlink_to(sam2_model_dir / name)
+    sam2_graphs.export_graph(model, "memory_attention", plain_dir / "memory_attention.onnx", fused=True,
+                             memory_attention_variant="plain")
+    assert _holds_any(plain_dir / "memory_attention.onnx", values)
+    errors = sam2_parity.check_graphs(model, plain_dir, manifest["files"], log=lambda m: None)
+    assert errors["memory_attention"] < 1e-4, errors
+
+
 def test_checkpoint_through_the_cli(tmp_path, sam2_model_dir):
     """A state dict in the official layout {"model": ...} exported by the CLI in a subprocess."""
     import torch

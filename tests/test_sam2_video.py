@@ -33,6 +33,13 @@ def tracker(sam2_mixed_model_dir):
     return tracker
 
 
+@pytest.fixture(scope="module")
+def plain_tracker(sam2_mixed_plain_model_dir):
+    """A model folder as exported before issue 13 (plain memory attention)."""
+    _, tracker = load_sam2(sam2_mixed_plain_model_dir, feature_cache=FeatureCache(max_bytes=512 << 20))
+    return tracker
+
+
 def box_of(t, which):
     cx, cy, radius, _ = disc_positions(t, WIDTH)[which]
     return np.array([cx - radius - 4, cy - radius - 3, cx + radius + 5, cy + radius + 2], np.float32)
@@ -80,6 +87,30 @@ def test_forward_tracking_matches_video_predictor(tracker):
     tracked = list(tracker.track(frames, prompts, range(5)))
     present, absent = compare(reference, tracked, [1, 2, 3])
     assert present and absent
+
+
+@pytest.mark.export
+def test_folded_and_plain_memory_attention_track_alike(tracker, plain_tracker):
+    """The folded memory attention (default export) and the plain graph of
+    older model folders give the same tracking (1e-3 on low-res logits, same
+    foreground) against SAM2VideoPredictor, and agree with each other."""
+    assert tracker.model.manifest["memory_attention_variant"] == "folded"
+    assert "memory_attention_variant" not in plain_tracker.model.manifest
+    images = synthetic_clip(6, HEIGHT, WIDTH, seed=2)
+    frames = ArrayFrameSource(images)
+    prompts = {0: {1: Prompt(mask=disc_mask(0, 0, HEIGHT, WIDTH).astype(np.float32)), 2: Prompt(box=box_of(0, 1))}}
+
+    def add(predictor, state):
+        predictor.add_new_mask(state, 0, 1, disc_mask(0, 0, HEIGHT, WIDTH))
+        predictor.add_new_points_or_box(state, 0, 2, box=box_of(0, 1))
+
+    reference = run_video_predictor(images, add, start=0, reverse=False)
+    folded = list(tracker.track(frames, prompts, range(6)))
+    plain = list(plain_tracker.track(frames, prompts, range(6)))
+    compare(reference, folded, [1, 2])
+    compare(reference, plain, [1, 2])
+    worst = max(float(np.abs(a.low_res_logits - b.low_res_logits).max()) for a, b in zip(folded, plain))
+    assert worst < 1e-3
     # the IoU head's prediction (quality control): none on conditioning frames
     for frame in tracked:
         conditioned = {o for o in prompts.get(frame.frame, {})}

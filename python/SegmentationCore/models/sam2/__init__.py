@@ -20,7 +20,7 @@ import os
 from typing import Sequence
 
 from .feature_cache import CacheStats, FeatureCache
-from .model import Sam2Model
+from .model import Sam2Model, graph_stats
 from .segmenter import Sam2ImageSegmenter
 from .tracker import Sam2VideoTracker
 
@@ -49,5 +49,6 @@ __all__ = [
     "Sam2ImageSegmenter",
     "Sam2Model",
     "Sam2VideoTracker",
+    "graph_stats",
     "load_sam2",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -27,6 +28,18 @@ REQUIRED_SETTINGS = (
     "mask_as_output_scale", "mask_as_output_bias", "prompt_logit_clamp", "mask_threshold",
 )
 FEATURE_NAMES = ("pix_feat", "high_res_feat0", "high_res_feat1")
+
+_GRAPH_STATS: dict[str, dict[str, float]] = {}
+
+
+def graph_stats(reset: bool = False) -> dict[str, dict[str, float]]:
+    """Per graph role, in this process: ``calls``, ``seconds`` spent in ONNX
+    Runtime and ``batch`` (objects or prompts summed over the calls).
+    ``reset=True`` starts counting again (benchmarks)."""
+    snapshot = {role: dict(values) for role, values in _GRAPH_STATS.items()}
+    if reset:
+        _GRAPH_STATS.clear()
+    return snapshot
 
 
 class Sam2Model:
@@ -111,10 +124,19 @@ class Sam2Model:
         return runtime.session(path, providers=self.providers, threads=self.threads)
 
     def run(self, role: str, **feeds: np.ndarray) -> list[np.ndarray]:
-        """Run one graph; feeds the graph does not declare are ignored."""
+        """Run one graph; feeds the graph does not declare are ignored.
+        Calls and seconds are added to :func:`graph_stats`."""
         session = self.session(role)
         names = {value.name for value in session.get_inputs()}
-        return session.run(None, {name: value for name, value in feeds.items() if name in names})
+        started = time.perf_counter()
+        outputs = session.run(None, {name: value for name, value in feeds.items() if name in names})
+        stats = _GRAPH_STATS.setdefault(role, {"calls": 0, "seconds": 0.0, "batch": 0})
+        stats["calls"] += 1
+        stats["seconds"] += time.perf_counter() - started
+        first = next(iter(feeds.values()), None)
+        batch_input = feeds.get("memory", feeds.get("mask_logits", feeds.get("point_coords", first)))
+        stats["batch"] += int(batch_input.shape[0]) if batch_input is not None and batch_input.ndim else 1
+        return outputs
 
     def warm_up(self, roles: Sequence[str] = GRAPH_ROLES) -> None:
         """Create the sessions now (their first use is otherwise slower)."""
