@@ -68,5 +68,7 @@ class VideoTracker(Protocol):
         frame is a conditioning frame. ``frame_order`` is the sequence of
         frames to visit (descending for backward tracking); it starts at a
         prompted frame. Yields one :class:`TrackedFrame` per visited frame,
-        prompted frames included, in that order.
+        prompted frames included, in that order. A backend that predicts
+        its masks' quality fills ``TrackedFrame.iou_predictions`` (read only
+        by quality control).
         """
