@@ -31,6 +31,7 @@ PROVIDER_NAMES = {
     "tensorrt": "TensorrtExecutionProvider",
     "trt": "TensorrtExecutionProvider",
     "cuda": "CUDAExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",  # only with the onnxruntime-openvino build (docs/sam2.md)
     "cpu": "CPUExecutionProvider",
 }
 DEFAULT_PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
