@@ -209,3 +209,39 @@ def test_a_layer_leaving_through_the_border_is_not_lost():
     cache = _cache_from(frames)
     summary = qc.summarise(cache, list(range(8)), thresholds=qc.QcThresholds(min_area=4, short_lived_frames=1))
     assert not [f for f in summary["flags"] if f["kind"] == qc.LOST and f["layer"] == cache.names()[1]]
+
+
+def test_an_interrupted_track_stage_resumes_with_the_same_qc(tmp_path, monkeypatch):
+    """The per-window records are files: a track stage killed after a few
+    windows and rerun ends with the summary of an uninterrupted run."""
+    from SegmentationCore.synthetic import backends as synthetic_backends
+
+    _, spec = _spec()
+    spec.num_frames = 16
+    synthetic.SyntheticShot(spec).write_plate(tmp_path / "plate", "shot", "exr")
+    spec.save(tmp_path / "shot.json")
+
+    def run(out, *extra):
+        return cli.main([
+            "run", str(tmp_path / "plate" / "shot.####.exr"), "-o", str(tmp_path / out), "--synthetic", str(tmp_path / "shot.json"),
+            "--synthetic-faults", "faulty", "--progress", "none", "--max-size", "192", "--no-refine-edges", *extra,
+        ], io.StringIO(), io.StringIO())
+
+    assert run("whole") == 0
+    assert run("resumed", "--stage", "detect,segment") == 0
+    original = synthetic_backends.SyntheticTracker.track
+    calls = []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(synthetic_backends.SyntheticTracker, "track", interrupted)
+    assert run("resumed", "--stage", "track") != 0
+    work = tmp_path / "resumed" / ".autoseg" / "shot"
+    assert len(list((work / "track" / "qc").glob("*.npz"))) == 3 and not (work / qc.QC_FILE).exists()
+    monkeypatch.setattr(synthetic_backends.SyntheticTracker, "track", original)
+    assert run("resumed") == 0
+    assert qc.read_summary(work) == qc.read_summary(tmp_path / "whole" / ".autoseg" / "shot")
