@@ -155,6 +155,7 @@ def test_readers_take_the_in_gaffer_path_when_iecore_is_loaded(tmp_path, monkeyp
     path = tmp_path / "crypto.exr"
     cryptomatte.write_cryptomatte(path, layers)
     monkeypatch.setitem(sys.modules, "IECore", type(sys)("IECore"))
+    monkeypatch.setitem(sys.modules, "IECore._IECore", type(sys)("IECore._IECore"))
     assert not exr_read.openexr_is_safe()
     calls = []
     monkeypatch.setattr(exr_read, "_read_with_openexr", lambda *a: calls.append(a))

@@ -1,6 +1,8 @@
 """Our ID-matte files read by readers nobody here wrote (cryptomatte-api,
 OpenImageIO, the OpenEXR binding), and files those libraries write read by us."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -269,3 +271,16 @@ def test_deep_encoder_compressions_read_by_openexr(tmp_path, compression):
     flat_ids = [list(p) if p is not None else [] for p in ids.reshape(-1)]
     assert sum(flat_ids, []) == mine.channels["id"].tolist() == samples.hashes[samples.layer].tolist()
     assert [len(p) for p in flat_ids] == mine.counts.tolist()
+
+
+def test_a_pure_python_iecore_keeps_the_openexr_readers(monkeypatch):
+    """Only Cortex's compiled library (loaded by a real Gaffer's IECore) makes
+    the PyPI OpenEXR module unsafe; the test suite's pure-Python stand-in of
+    IECore must not switch every later test to the in-Gaffer readers."""
+    from SegmentationCore.idmatte import exr_read
+
+    monkeypatch.setitem(sys.modules, "IECore", type(sys)("IECore"))
+    monkeypatch.delitem(sys.modules, "IECore._IECore", raising=False)
+    assert exr_read.openexr_is_safe()
+    monkeypatch.setitem(sys.modules, "IECore._IECore", type(sys)("IECore._IECore"))
+    assert not exr_read.openexr_is_safe()

@@ -130,7 +130,8 @@ def test_debians_openexr_tools_accept_the_attribute(tmp_path):
 
 _NO_OPENEXR_SCRIPT = """
 import sys
-sys.modules.setdefault("IECore", type(sys)("IECore"))  # as inside Gaffer, where IECore is loaded
+sys.modules.setdefault("IECore", type(sys)("IECore"))  # as inside Gaffer, where IECore and
+sys.modules.setdefault("IECore._IECore", type(sys)("IECore._IECore"))  # its compiled library are loaded
 import numpy
 from SegmentationCore.idmatte import objectid, output
 layers = {"/person/a": numpy.zeros((20, 30), numpy.float32)}

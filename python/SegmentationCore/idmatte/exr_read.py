@@ -34,9 +34,12 @@ LINES_PER_CHUNK = {"none": 1, "zips": 1, "zip": 16}
 
 
 def openexr_is_safe() -> bool:
-    """False in a process where IECore (Gaffer, Cortex) is loaded: there the
-    PyPI ``OpenEXR`` module would call into Gaffer's OpenEXR library."""
-    return "IECore" not in sys.modules
+    """False in a process where Cortex's compiled library is loaded (a Gaffer
+    process: ``IECore`` imports its ``_IECore`` extension, which loads Gaffer's
+    OpenEXR with global symbols): there the PyPI ``OpenEXR`` module would call
+    into Gaffer's OpenEXR library. A pure-Python stand-in of IECore (the test
+    suite's) loads no OpenEXR library and does not count."""
+    return "IECore._IECore" not in sys.modules
 
 
 def decode_flat_scanline(
