@@ -5,6 +5,8 @@ module, and never an ``import OpenEXR`` in the writer (inside Gaffer's
 process that import crashes)."""
 
 import io
+import struct
+import zlib
 import os
 import subprocess
 import sys
@@ -192,3 +194,187 @@ def test_objectid_written_inside_real_gaffer_without_openexr(tmp_path):
     )
     assert completed.returncode == 0, completed.stdout[-5000:]
     assert "ObjectId written inside Gaffer without OpenEXR: OK" in completed.stdout
+
+
+# -- decoding (idmanifest.decode: our own reader, used inside Gaffer too) -------
+
+LIFETIMES = {OpenEXR.LIFETIME_FRAME: 0, OpenEXR.LIFETIME_SHOT: 1, OpenEXR.LIFETIME_STABLE: 2}
+DECODE_CASES = dict(CASES)
+# past 2**14 strings: re-numbered indices of 1, 2 and 3 bytes
+DECODE_CASES["many"] = [name_group([f"/crowd/extra_{i:05d}" for i in range(16500)])]
+# ids up to the last 64-bit value (stored as uint64 deltas), non-ASCII components
+DECODE_CASES["ids_64bit"] = [
+    idmanifest.ChannelGroup(["id"], ["name", "Größe"], {0: ["null", "ä"], (1 << 63) + 1: ["mitte", "ö"], (1 << 64) - 1: ["ende", "人"]}),
+]
+
+
+def normalised(groups):
+    return [
+        (sorted(g.channels), list(g.components), g.lifetime, g.hash_scheme, g.encoding_scheme,
+         {int(k): list(v) for k, v in g.table.items()})
+        for g in groups
+    ]
+
+
+def library_file_and_reading(groups, tmp_path):
+    """A file whose idManifest the OpenEXR library wrote, and the groups the
+    PyPI OpenEXR module reads back from it."""
+    manifest = OpenEXR.IDManifest()
+    for group in groups:
+        library_group = manifest.add(set(group.channels))
+        library_group.setEncodingScheme(group.encoding_scheme)
+        library_group.setHashScheme(group.hash_scheme)
+        library_group.setComponents(list(group.components))
+        library_group.setLifetime({0: OpenEXR.LIFETIME_FRAME, 1: OpenEXR.LIFETIME_SHOT, 2: OpenEXR.LIFETIME_STABLE}[group.lifetime])
+        for value, strings in group.table.items():
+            library_group.insert(value, list(strings))
+    path = tmp_path / "library.exr"
+    header = {"type": OpenEXR.scanlineimage, "compression": OpenEXR.NO_COMPRESSION, "idManifest": manifest}
+    with OpenEXR.File(header, {"A": np.zeros((1, 1), np.float16)}) as exr_file:
+        exr_file.write(str(path))
+    with OpenEXR.File(str(path), header_only=True) as exr_file:
+        back = exr_file.parts[0].header["idManifest"]
+    reading = [
+        idmanifest.ChannelGroup(
+            list(back[i].getChannels()), list(back[i].getComponents()),
+            {int(entry.id()): list(entry.text()) for entry in back[i]},
+            LIFETIMES[back[i].getLifetime()], back[i].getHashScheme(), back[i].getEncodingScheme(),
+        )
+        for i in range(back.size())
+    ]
+    return path, reading
+
+
+@pytest.mark.parametrize("case", sorted(DECODE_CASES))
+def test_decode_inverts_our_encoder(case):
+    groups = DECODE_CASES[case]
+    assert normalised(idmanifest.decode(idmanifest.attribute(groups)[1])) == normalised(groups)
+
+
+@pytest.mark.parametrize("case", sorted(DECODE_CASES))
+def test_decode_reads_library_files_as_the_openexr_module_does(case, tmp_path):
+    groups = DECODE_CASES[case]
+    path, reading = library_file_and_reading(groups, tmp_path)
+    header, _ = exr_header.read_header(path)
+    type_name, raw = header.attributes["idManifest"]
+    assert type_name == "idmanifest"
+    decoded = idmanifest.decode(raw, str(path))
+    assert normalised(decoded) == normalised(reading)
+    assert normalised(decoded) == normalised(groups)  # and the library kept what it was given
+
+
+def test_objectid_names_come_from_a_library_only_idmanifest(tmp_path):
+    """Several groups, only one of them for the ``id`` channel; no JSON copy."""
+    groups = [name_group(["/Menschen/Müller_0001", LONG, "/人/人_0002"]), DECODE_CASES["groups"][1]]
+    path, _ = library_file_and_reading(groups, tmp_path)
+    header, _ = exr_header.read_header(path)
+    assert not header.has(objectid.MANIFEST_ATTRIBUTE)
+    assert objectid._manifest_from_header(str(path), header) == {murmurhash3_32(n): n for n in groups[0].table.values() for n in n}
+
+
+def _serial(groups):
+    return idmanifest.inflate(idmanifest.attribute(groups)[1])
+
+
+def _with_serial(serial, declared=None):
+    return struct.pack("<Q", len(serial) if declared is None else declared) + zlib.compress(serial)
+
+
+def test_truncated_serialisations_are_clear_errors():
+    serial = _serial(DECODE_CASES["groups"])
+    for end in range(len(serial)):
+        with pytest.raises(idmanifest.IdManifestError, match=r"shot\.exr: malformed idManifest attribute"):
+            idmanifest.decode(_with_serial(serial[:end]), "shot.exr")
+    with pytest.raises(idmanifest.IdManifestError, match="bytes after the last group"):
+        idmanifest.decode(_with_serial(serial + b"\0"), "shot.exr")
+
+
+@pytest.mark.parametrize("what, raw, message", [
+    ("short", b"\x01\x02", "only 2 bytes"),
+    ("not zlib", struct.pack("<Q", 10) + b"not deflate data", "cannot inflate"),
+    ("huge declared size", struct.pack("<Q", 1 << 62) + zlib.compress(b"\0" * 8), "declares 4611686018427387904 bytes"),
+    ("inflates to more", struct.pack("<Q", 4) + zlib.compress(b"\0" * 64), "inflates to more than 5 bytes"),
+    ("inflates to less", struct.pack("<Q", 64) + zlib.compress(b"\0" * 8), "inflates to 8 bytes"),
+    ("cut deflate stream", struct.pack("<Q", 4000) + zlib.compress(bytes(range(256)) * 16)[:40], "truncated|inflates to"),
+])
+def test_corrupt_attribute_values_are_clear_errors(what, raw, message):
+    with pytest.raises(idmanifest.IdManifestError, match=message):
+        idmanifest.decode(raw, "shot.exr")
+
+
+def test_corrupt_counts_and_indices_allocate_nothing_and_name_the_problem():
+    i32 = lambda v: struct.pack("<i", v)
+    cases = [
+        (i32(1), "unknown version 1"),
+        (i32(0) + i32(2**31 - 1), "string table count 2147483647 does not fit"),
+        (i32(0) + i32(-1), "string table count -1"),
+        (i32(0) + i32(1) + b"\x01a" + i32(1) + i32(0) + i32(5), "index run 0..5 outside the 1 strings"),
+        (i32(0) + i32(1) + b"\x01a" + i32(100000), "index run count 100000 does not fit"),
+        (i32(0) + i32(1) + b"\xff" * 12, "longer than 10 bytes"),
+        # a later string sharing more bytes than the one before it has
+        (i32(0) + i32(2) + b"\x01\x02" + b"a" + b"\x05b" + i32(1) + i32(0) + i32(1), "shares 5 bytes with a 1-byte string"),
+    ]
+    one_string = i32(0) + i32(1) + b"\x01a" + i32(1) + i32(0) + i32(0) + i32(1)
+    group = i32(1) + b"\x02id" + i32(1) + b"\x04name"
+    schemes = struct.pack("<I", 1) + b"h" + struct.pack("<I", 2) + b"id"
+    cases += [
+        (one_string + group + b"\x07" + schemes, "unknown lifetime 7"),
+        (one_string + group + b"\x02" + schemes + b"\x03", "unknown id storage 3"),
+        (one_string + group + b"\x02" + schemes + b"\x00" + i32(1 << 28), "entry count 268435456 does not fit"),
+        (one_string + group + b"\x02" + schemes + b"\x02" + i32(1) + b"\x05\x01", "a string index outside the 1 strings"),
+        (one_string + group + b"\x02" + schemes + b"\x00" + i32(2) + struct.pack("<QBQB", 2**63, 0, 2**63, 0),
+         "id past 64 bits"),
+        (one_string + i32(1) + b"\x02\xff\xfe" + i32(0), "channel name is not UTF-8"),
+    ]
+    for serial, message in cases:
+        with pytest.raises(idmanifest.IdManifestError, match=message):
+            idmanifest.decode(_with_serial(serial), "shot.exr")
+    # and the well-formed variant of the last groups decodes
+    good = idmanifest.decode(_with_serial(one_string + group + b"\x02" + schemes + b"\x02" + i32(1) + b"\x05\x00"))
+    assert normalised(good) == [(["id"], ["name"], 2, "h", "id", {5: ["a"]})]
+
+
+def test_a_corrupt_idmanifest_is_an_output_error_naming_the_file(tmp_path):
+    from SegmentationCore.core import errors
+
+    path, _ = library_file_and_reading([name_group(["/a/a_0001"])], tmp_path)
+    header, _ = exr_header.read_header(path)
+    type_name, raw = header.attributes["idManifest"]
+    header.attributes["idManifest"] = (type_name, raw[:-3])
+    with pytest.raises(errors.OutputError, match=rf"{tmp_path}.*malformed idManifest attribute.*cannot be named"):
+        objectid._manifest_from_header(str(path), header)
+    header.attributes["idManifest"] = ("string", raw)
+    with pytest.raises(errors.OutputError, match="has type 'string'"):
+        objectid._manifest_from_header(str(path), header)
+
+
+def _interop():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        import test_idmatte_interop
+    finally:
+        sys.path.pop(0)
+    return test_idmatte_interop
+
+
+@pytest.mark.parametrize("compression", ["ZIPS_COMPRESSION", "NO_COMPRESSION"])
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_library_deep_id_files_read_on_the_in_gaffer_path(tmp_path, monkeypatch, compression, duplicate):
+    """As inside Gaffer (IECore and its compiled library loaded): the names
+    come from the standard idManifest alone, and the PyPI OpenEXR module is
+    never touched (an import of it would fail here)."""
+    from SegmentationCore.idmatte import exr_read, mattefilter
+
+    path = tmp_path / "library.exr"
+    expected = _interop()._library_deep_file(path, getattr(OpenEXR, compression), duplicate)
+    monkeypatch.setitem(sys.modules, "IECore", type(sys)("IECore"))
+    monkeypatch.setitem(sys.modules, "IECore._IECore", type(sys)("IECore._IECore"))
+    monkeypatch.setitem(sys.modules, "OpenEXR", None)  # `import OpenEXR` raises ImportError
+    assert not exr_read.openexr_is_safe()
+    assert not exr_header.read_header(path)[0].has(objectid.MANIFEST_ATTRIBUTE)
+    assert sorted(mattefilter.layer_names(path)) == sorted(expected)
+    assert sorted(objectid.objectid_layer_names(path)) == sorted(expected)
+    back = objectid.read_objectid(path)
+    assert set(back) == set(expected)
+    for name, want in expected.items():
+        np.testing.assert_allclose(back[name], want, atol=1e-7)

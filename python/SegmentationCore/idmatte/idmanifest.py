@@ -1,5 +1,5 @@
-"""OpenEXR's standard ``idManifest`` header attribute, encoded without the
-OpenEXR library.
+"""OpenEXR's standard ``idManifest`` header attribute, encoded and decoded
+without the OpenEXR library (:func:`attribute`, :func:`decode`).
 
 The attribute (type ``idmanifest``, OpenEXR >= 3.0) maps the ids stored in
 a file's channels to names. Its value is an 8-byte little-endian size of
@@ -38,16 +38,24 @@ top bit set on every byte but the last.
 The deflate step is :mod:`zlib` at its default level (what OpenEXR up to
 3.1 used; 3.2 and later use libdeflate at level 4, whose compressed bytes
 differ, but every reader inflates either). Nothing here imports the PyPI
-``OpenEXR`` module, so ObjectId files can be written inside Gaffer's
-process (see :mod:`.exr_read`).
+``OpenEXR`` module, so ObjectId files can be written and read inside
+Gaffer's process (see :mod:`.exr_read`).
+
+:func:`decode` is the inverse: bounds-checked (every count is checked
+against the bytes left before anything is built, the inflated size is
+capped at :data:`MAX_SERIALISED_BYTES`), raising :class:`IdManifestError`
+that names the file for malformed data.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import struct
 import zlib
 from typing import Iterable, Mapping, Sequence
+
+import numpy as np
 
 ATTRIBUTE_TYPE = "idmanifest"
 LIFETIME_FRAME, LIFETIME_SHOT, LIFETIME_STABLE = 0, 1, 2
@@ -209,3 +217,220 @@ def name_manifest_attribute(channel: str, names: Iterable[str], hashes: Iterable
     (encoding ``id``, lifetime stable), as the ObjectId files carry it."""
     table = {int(value): [name] for name, value in zip(names, hashes)}
     return attribute([ChannelGroup([channel], ["name"], table)])
+
+
+# -- decoding -----------------------------------------------------------------
+
+#: The largest serialised manifest :func:`decode` inflates (the attribute's
+#: declared size is checked against it before anything is allocated).
+MAX_SERIALISED_BYTES = 1 << 30
+_MAX_VARINT_BYTES = 10  # 64-bit values
+
+
+class IdManifestError(ValueError):
+    """An ``idManifest`` attribute value that cannot be decoded."""
+
+
+class _Reader:
+    """Bounds-checked reading of a serialised manifest."""
+
+    def __init__(self, data: bytes, source: str):
+        self.data = bytes(data)
+        self.position = 0
+        self.source = source
+
+    def fail(self, what: str) -> IdManifestError:
+        return IdManifestError(f"{self.source}: malformed idManifest attribute ({what} at byte {self.position})")
+
+    def take(self, size: int, what: str) -> bytes:
+        if size < 0 or self.position + size > len(self.data):
+            raise self.fail(f"truncated {what}")
+        start = self.position
+        self.position += size
+        return self.data[start:self.position]
+
+    def remaining(self) -> int:
+        return len(self.data) - self.position
+
+    def int32(self, what: str) -> int:
+        return struct.unpack("<i", self.take(4, what))[0]
+
+    def count(self, what: str, least_bytes_each: int = 1) -> int:
+        """An ``int32`` count of items that need at least
+        ``least_bytes_each`` bytes each: checked against the bytes left, so
+        a corrupt count never allocates."""
+        value = self.int32(what)
+        if value < 0 or value * least_bytes_each > self.remaining():
+            raise self.fail(f"{what} {value} does not fit the {self.remaining()} bytes left")
+        return value
+
+    def byte(self, what: str) -> int:
+        return self.take(1, what)[0]
+
+    def varint(self, what: str) -> int:
+        data, start = self.data, self.position
+        end = min(len(data), start + _MAX_VARINT_BYTES)
+        value = shift = 0
+        for position in range(start, end):
+            byte = data[position]
+            value |= (byte & 127) << shift
+            if byte < 128:
+                self.position = position + 1
+                return value
+            shift += 7
+        self.position = end
+        if end - start < _MAX_VARINT_BYTES:
+            raise self.fail(f"truncated {what}")
+        raise self.fail(f"{what} longer than {_MAX_VARINT_BYTES} bytes")
+
+    def text(self, raw: bytes, what: str) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise self.fail(f"{what} is not UTF-8 ({error.reason})") from None
+
+    def string_list(self, what: str) -> list[bytes]:
+        size = self.count(f"{what} count")
+        lengths = [self.varint(f"{what} length") for _ in range(size)]
+        return [self.take(length, what) for length in lengths]
+
+    def pascal(self, what: str) -> str:
+        (length,) = struct.unpack("<I", self.take(4, f"{what} length"))
+        return self.text(self.take(length, what), what)
+
+
+def _varint_run(reader: _Reader, count: int) -> list[int] | None:
+    """The next ``count`` variable-length integers, decoded with numpy (the
+    entries of a group whose ids are stored as variable-length deltas), or
+    ``None`` when they are not all there or some is longer than 9 bytes
+    (then the byte-by-byte reader reports or handles it)."""
+    if count == 0:
+        return []
+    start = reader.position
+    window = np.frombuffer(reader.data, np.uint8, count=min(reader.remaining(), count * 9), offset=start)
+    ends = np.flatnonzero(window < 128)[:count]
+    if ends.size < count:
+        return None
+    lengths = np.diff(ends, prepend=-1)
+    if int(lengths.max()) > 9:  # 63 bits at most here
+        return None
+    used = int(ends[-1]) + 1
+    firsts = ends - lengths + 1
+    shifts = (np.arange(used) - np.repeat(firsts, lengths)) * 7
+    parts = (window[:used] & 127).astype(np.uint64) << shifts.astype(np.uint64)
+    reader.position = start + used
+    return np.add.reduceat(parts, firsts).tolist()
+
+
+def _unprefixed(reader: _Reader, stored: Sequence[bytes]) -> list[bytes]:
+    """The string table from its stored form (inverse of :func:`_prefixed`)."""
+    strings: list[bytes] = []
+    for index, current in enumerate(stored):
+        if index == 0:
+            strings.append(current)
+            continue
+        previous = strings[-1]
+        width = 2 if len(previous) > 255 else 1
+        if len(current) < width:
+            raise reader.fail(f"string {index} of the table is too short for its shared-prefix count")
+        common = (current[0] << 8 | current[1]) if width == 2 else current[0]
+        if common > len(previous):
+            raise reader.fail(f"string {index} of the table shares {common} bytes with a {len(previous)}-byte string")
+        strings.append(previous[:common] + current[width:])
+    return strings
+
+
+def inflate(raw: bytes, source: str = "idManifest") -> bytes:
+    """The serialised manifest held by an ``idManifest`` attribute value,
+    inflating no more than its declared size (at most
+    :data:`MAX_SERIALISED_BYTES`)."""
+    if len(raw) < 8:
+        raise IdManifestError(f"{source}: malformed idManifest attribute (only {len(raw)} bytes)")
+    (size,) = struct.unpack_from("<Q", raw)
+    if size > MAX_SERIALISED_BYTES:
+        raise IdManifestError(
+            f"{source}: malformed idManifest attribute (declares {size} bytes uncompressed, "
+            f"more than the {MAX_SERIALISED_BYTES} read here)"
+        )
+    inflater = zlib.decompressobj()
+    try:
+        serial = inflater.decompress(bytes(raw[8:]), size + 1)
+    except zlib.error as error:
+        raise IdManifestError(f"{source}: malformed idManifest attribute (cannot inflate: {error})") from None
+    if len(serial) != size or not inflater.eof:
+        raise IdManifestError(
+            f"{source}: malformed idManifest attribute (inflates to "
+            f"{'more than ' if len(serial) > size else ''}{len(serial)} bytes"
+            f"{'' if inflater.eof or len(serial) > size else ', truncated'}, declares {size})"
+        )
+    return serial
+
+
+def parse(serial: bytes, source: str = "idManifest") -> list[ChannelGroup]:
+    """The channel groups of a serialised manifest (inverse of
+    :func:`serialise`; ``source`` names the file in errors). Ids are
+    Python ints (up to 64 bits); ``channels`` is a sorted list."""
+    reader = _Reader(serial, source)
+    version = reader.int32("version")
+    if version != 0:
+        raise reader.fail(f"unknown version {version}")
+    strings = _unprefixed(reader, reader.string_list("string table"))
+    runs = reader.count("index run count", 8)
+    by_new_index: list[bytes] = []
+    for _ in range(runs):
+        first, last = reader.int32("index run"), reader.int32("index run")
+        if not 0 <= first <= last < len(strings) or len(by_new_index) + last - first + 1 > len(strings):
+            raise reader.fail(f"index run {first}..{last} outside the {len(strings)} strings")
+        by_new_index.extend(strings[first:last + 1])
+    texts = [reader.text(raw, "string") for raw in by_new_index]
+
+    groups: list[ChannelGroup] = []
+    for _ in range(reader.count("group count")):
+        channels = [reader.text(raw, "channel name") for raw in reader.string_list("channel name")]
+        components = [reader.text(raw, "component name") for raw in reader.string_list("component name")]
+        lifetime = reader.byte("lifetime")
+        if lifetime not in (LIFETIME_FRAME, LIFETIME_SHOT, LIFETIME_STABLE):
+            raise reader.fail(f"unknown lifetime {lifetime}")
+        hash_scheme = reader.pascal("hash scheme")
+        encoding_scheme = reader.pascal("encoding scheme")
+        storage = reader.byte("id storage")
+        if storage not in (0, 1, 2):
+            raise reader.fail(f"unknown id storage {storage}")
+        entries = reader.count("entry count", (8, 4, 1)[storage])
+        table: dict[int, list[str]] = {}
+        value = 0
+        varint, width = reader.varint, len(components)
+        flat = _varint_run(reader, entries * (1 + width)) if storage == 2 else None
+        if flat is not None:
+            ids = list(itertools.accumulate(flat[::1 + width]))
+            if ids and ids[-1] >= 1 << 64:
+                raise reader.fail("id past 64 bits")
+            indices = [flat[1 + component::1 + width] for component in range(width)]
+            if entries and width and max(max(column) for column in indices) >= len(texts):
+                raise reader.fail(f"a string index outside the {len(texts)} strings")
+            rows = zip(*[[texts[index] for index in column] for column in indices]) if width else ([] for _ in ids)
+            table.update(zip(ids, map(list, rows)))
+            groups.append(ChannelGroup(channels, components, table, lifetime, hash_scheme, encoding_scheme))
+            continue
+        for _ in range(entries):
+            if storage == 2:
+                value += varint("id")
+            else:
+                value += struct.unpack("<Q" if storage == 0 else "<I", reader.take(8 if storage == 0 else 4, "id"))[0]
+            if value >= 1 << 64:
+                raise reader.fail("id past 64 bits")
+            try:
+                table[value] = [texts[varint("string index")] for _ in range(width)]
+            except IndexError:
+                raise reader.fail(f"a string index outside the {len(texts)} strings") from None
+        groups.append(ChannelGroup(channels, components, table, lifetime, hash_scheme, encoding_scheme))
+    if reader.remaining():
+        raise reader.fail(f"{reader.remaining()} bytes after the last group")
+    return groups
+
+
+def decode(raw: bytes, source: str = "idManifest") -> list[ChannelGroup]:
+    """The channel groups of an ``idManifest`` attribute value (the raw
+    bytes in a header); malformed data raises :class:`IdManifestError`
+    naming ``source``."""
+    return parse(inflate(raw, source), source)

@@ -34,7 +34,6 @@ import numpy as np
 from ..core import atomic_output, errors
 from . import bands, deep_exr
 from . import exr_header as hdr
-from . import exr_read
 from . import idmanifest
 from .idsamples import DEFAULT_MIN_ALPHA, LayerSamples
 from .murmur import murmurhash3_32
@@ -157,23 +156,21 @@ def _manifest_from_header(path: str, header: hdr.ExrHeader) -> dict[int, str]:
         except (ValueError, AttributeError, TypeError) as error:
             raise errors.OutputError(f"{path}: unreadable {MANIFEST_ATTRIBUTE} attribute ({error})") from error
     if header.has("idManifest"):
-        if not exr_read.openexr_is_safe():
-            raise errors.OutputError(
-                f"{path}: its names are only in the standard idManifest attribute, which cannot be read "
-                f"inside Gaffer's process (files written here also carry {MANIFEST_ATTRIBUTE})"
-            )
-        import OpenEXR
-
-        with OpenEXR.File(path, header_only=True) as exr_file:
-            manifest = exr_file.parts[0].header["idManifest"]
+        # decoded here, not by the PyPI OpenEXR module: the same table (see
+        # tests/test_idmatte_manifest.py), and safe inside Gaffer's process
+        type_name, raw = header.attributes["idManifest"]
+        if type_name != idmanifest.ATTRIBUTE_TYPE:
+            raise errors.OutputError(f"{path}: its idManifest attribute has type {type_name!r}, not {idmanifest.ATTRIBUTE_TYPE!r}")
+        try:
+            groups = idmanifest.decode(raw, path)
+        except idmanifest.IdManifestError as error:
+            raise errors.OutputError(f"{error}; the file's ids cannot be named (rewrite it, or its manifest)") from error
         table: dict[int, str] = {}
-        for index in range(manifest.size()):
-            group = manifest[index]
-            if ID_CHANNEL not in set(group.getChannels()):
+        for group in groups:
+            if ID_CHANNEL not in group.channels:
                 continue
-            for entry in group:
-                text = list(entry.text())
-                table[int(entry.id())] = text[0] if len(text) == 1 else ";".join(text)
+            for value, text in group.table.items():
+                table[value] = text[0] if len(text) == 1 else ";".join(text)
         return table
     return {}
 
