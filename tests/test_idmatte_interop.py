@@ -228,13 +228,16 @@ def test_we_read_a_cryptomatte_written_by_the_openexr_library(tmp_path):
 
 
 def test_plain_zlib_fallback_writes_the_same_images(tmp_path, monkeypatch):
-    """Without ISA-L the files are deflated by zlib; readers see identical data."""
+    """ISA-L (opt-in, AUTOSEG_DEFLATE=isal) and zlib (the default) deflate
+    differently; readers see identical data."""
     import zlib
 
     from SegmentationCore.idmatte import exr_zip
 
+    isal_zlib = pytest.importorskip("isal.isal_zlib")
     layers = crowd_layers(90, 160, count=20)
     rank_sets = cryptomatte.required_rank_sets(layers)
+    monkeypatch.setattr(exr_zip, "_deflate_lib", isal_zlib)
     objectid.write_objectid(tmp_path / "fast.oid.exr", layers)
     cryptomatte.write_cryptomatte(tmp_path / "fast.crypto.exr", layers, rank_sets=rank_sets)
     monkeypatch.setattr(exr_zip, "_deflate_lib", zlib)

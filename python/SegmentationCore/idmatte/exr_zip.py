@@ -9,10 +9,15 @@ Each chunk (one scan line for ZIPS) is a few whole-array numpy operations
 plus one deflate call, run on a small thread pool: numpy and the deflate
 libraries release the GIL on buffers this size, so both cores work.
 
-Deflate uses ISA-L (the ``isal`` package) when it is installed, else
-:mod:`zlib`. Both write standard zlib streams that any OpenEXR reader
-inflates; ISA-L is 10-20x faster on mask data at level 1 (files about 10%
-larger than zlib level 4).
+Deflate uses :mod:`zlib` (level 1), whose output is a function of the
+input bytes alone, so the same frame gives byte-identical files in every
+process, thread and run (render-farm checksums, caches, diffs). ISA-L (the
+``isal`` package) is opt-in with ``AUTOSEG_DEFLATE=isal``: 10-20x faster
+deflate on mask data, but its compressed bytes for one chunk were seen to
+differ now and then when called from the thread pool (same pixels, valid
+streams, different bytes: two identical ``autoseg run`` processes wrote one
+Cryptomatte frame of 40 differently; see docs/output-format.md). Both write
+standard zlib streams that any OpenEXR reader inflates.
 """
 
 from __future__ import annotations
@@ -24,13 +29,17 @@ from typing import Sequence
 
 import numpy as np
 
-try:  # ISA-L: same zlib format, much faster
-    from isal import isal_zlib as _deflate_lib
-except ImportError:  # pragma: no cover - depends on the environment
-    _deflate_lib = zlib
+DEFLATE_ENVIRONMENT = "AUTOSEG_DEFLATE"  # "isal": faster, not byte-reproducible
+
+_deflate_lib = zlib
+if os.environ.get(DEFLATE_ENVIRONMENT, "").strip().lower() == "isal":
+    try:  # ISA-L: same zlib format, much faster, bytes not reproducible
+        from isal import isal_zlib as _deflate_lib
+    except ImportError:  # pragma: no cover - depends on the environment
+        _deflate_lib = zlib
 
 BACKEND = "isal" if _deflate_lib is not zlib else "zlib"
-# Level 1: ISA-L's fast level (and zlib's fastest, if ISA-L is missing).
+# Level 1: zlib's fastest (and ISA-L's fast level when opted in).
 DEFAULT_LEVEL = 1
 
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None
