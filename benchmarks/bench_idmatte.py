@@ -164,14 +164,15 @@ def main() -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip the slow per-pixel reference")
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
-    parser.add_argument("--zlib", action="store_true", help="deflate with zlib even if ISA-L (isal) is installed")
+    parser.add_argument("--isal", action="store_true",
+                        help="deflate with ISA-L (faster, not byte-reproducible; what AUTOSEG_DEFLATE=isal selects) instead of zlib")
     args = parser.parse_args()
     from SegmentationCore.idmatte import exr_zip
 
-    if args.zlib:
-        import zlib
+    if args.isal:
+        from isal import isal_zlib
 
-        exr_zip._deflate_lib, exr_zip.BACKEND = zlib, "zlib"
+        exr_zip._deflate_lib, exr_zip.BACKEND = isal_zlib, "isal"
     print(f"bench_idmatte: numpy {np.__version__}, {os.cpu_count()} CPUs, deflate {exr_zip.BACKEND} "
           f"level {exr_zip.DEFAULT_LEVEL}, repeat {args.repeat}")
     with tempfile.TemporaryDirectory(prefix="bench_idmatte_") as folder:
