@@ -222,11 +222,9 @@ class Track( ImageShellNode ) :
 
 	def _preview( self, context ) :
 
-		data = self["layers"].getValue( _copy = False )
-		if "ids" not in data :
-			raise RuntimeError( "nothing tracked : connect a plate to `in` and Segment's masks to `masks`" )
-		names, layers = _Algo.dataToLayers( data )
-		size = _Algo.unpackArray( data["ids"] ).shape
-		return self._previewChannelNames(), _Algo.layersPreview( names, layers, size )
+		return self._previewChannelNames(), _Algo.trackedLayersPreview(
+			self["layers"].getValue( _copy = False ),
+			"nothing tracked : connect a plate to `in` and Segment's masks to `masks`"
+		)
 
 IECore.registerRunTimeTyped( Track, typeName = "GafferSegmentation::Track" )

@@ -140,11 +140,9 @@ class WorkFolderLayers( ImageShellNode ) :
 
 	def _preview( self, context ) :
 
-		data = self["layers"].getValue( _copy = False )
-		if "ids" not in data :
-			raise RuntimeError( "nothing tracked in the work folder yet : dispatch the stage tasks, then increment refreshCount" )
-		names, layers = _Algo.dataToLayers( data )
-		size = _Algo.unpackArray( data["ids"] ).shape
-		return self._previewChannelNames(), _Algo.layersPreview( names, layers, size )
+		return self._previewChannelNames(), _Algo.trackedLayersPreview(
+			self["layers"].getValue( _copy = False ),
+			"nothing tracked in the work folder yet : dispatch the stage tasks, then increment refreshCount"
+		)
 
 IECore.registerRunTimeTyped( WorkFolderLayers, typeName = "GafferSegmentation::WorkFolderLayers" )

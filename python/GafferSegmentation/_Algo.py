@@ -561,6 +561,16 @@ def layerColour( name ) :
 	h = zlib.crc32( name.encode( "utf-8" ) )
 	return colorsys.hsv_to_rgb( ( h % 360 ) / 360.0, 0.55 + 0.4 * ( ( h >> 9 ) % 100 ) / 100.0, 0.95 )
 
+def trackedLayersPreview( data, emptyMessage ) :
+
+	"""The preview planes of tracked layers data (Track's or a work folder's
+	`layers`) ; `emptyMessage` is raised when nothing has been tracked."""
+
+	if "ids" not in data :
+		raise RuntimeError( emptyMessage )
+	names, layers = dataToLayers( data )
+	return layersPreview( names, layers, unpackArray( data["ids"] ).shape )
+
 def layersPreview( names, layers, size ) :
 
 	"""RGBA planes `( 4, H, W )` : each layer in its colour, front to back."""
