@@ -87,6 +87,12 @@ def test_forward_tracking_matches_video_predictor(tracker):
     tracked = list(tracker.track(frames, prompts, range(5)))
     present, absent = compare(reference, tracked, [1, 2, 3])
     assert present and absent
+    # the IoU head's prediction (quality control): none on conditioning frames
+    for frame in tracked:
+        conditioned = {o for o in prompts.get(frame.frame, {})}
+        for k, object_id in enumerate(frame.object_ids):
+            value = frame.iou_predictions[k]
+            assert np.isnan(value) if object_id in conditioned else np.isfinite(value), (frame.frame, object_id, value)
 
 
 @pytest.mark.export
@@ -111,12 +117,6 @@ def test_folded_and_plain_memory_attention_track_alike(tracker, plain_tracker):
     compare(reference, plain, [1, 2])
     worst = max(float(np.abs(a.low_res_logits - b.low_res_logits).max()) for a, b in zip(folded, plain))
     assert worst < 1e-3
-    # the IoU head's prediction (quality control): none on conditioning frames
-    for frame in tracked:
-        conditioned = {o for o in prompts.get(frame.frame, {})}
-        for k, object_id in enumerate(frame.object_ids):
-            value = frame.iou_predictions[k]
-            assert np.isnan(value) if object_id in conditioned else np.isfinite(value), (frame.frame, object_id, value)
 
 
 @pytest.mark.export
