@@ -124,7 +124,12 @@ def quantised(path: pathlib.Path) -> pathlib.Path:
     target = OUT / "int8" / f"{path.parent.name}-{path.name}"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
-        quantize_dynamic(str(path), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+        from onnx import TensorProto
+
+        # DefaultTensorType: ONNX shape inference cannot type the outputs of
+        # ONNX Runtime's contrib attention ops; they are float32
+        quantize_dynamic(str(path), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
+                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
     return target
 
 
