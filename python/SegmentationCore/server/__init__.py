@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
-import threading
 from typing import Sequence
 
 from ..core.errors import SegmentationError
@@ -62,24 +61,13 @@ def serve(plates_root, output_root=None, host: str = "127.0.0.1", port: int = DE
     print(f"serve: plates {server.app.plates.real}, output {server.app.output.real}", file=sys.stderr)
     print(f"serve: prompt test bench   {server.url}bench", file=sys.stderr)
     print(f"serve: interactive tool    {server.url}interactive", file=sys.stderr)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"serve: WARNING: listening on {host}: anyone who can reach this machine can read the plates and write results", file=sys.stderr)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("serve: stopped", file=sys.stderr)
-    finally:
-        server.server_close()
+    server.serve_until_interrupted("serve", "read the plates and write results")
 
 
 def start_in_thread(*args, **kwargs):
     """Start a server in a daemon thread (tests, notebooks); returns the server.
     Stop it with ``server.shutdown(); server.server_close()``."""
-    server = create_server(*args, **kwargs)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="segmentation-server", daemon=True)
-    thread.start()
-    server.thread = thread
-    return server
+    return create_server(*args, **kwargs).start_thread("segmentation-server")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ import json
 import mimetypes
 import socket
 import sys
+import threading
 import traceback
 import urllib.parse
 from http import HTTPStatus
@@ -123,6 +124,28 @@ class ToolServer(ThreadingHTTPServer):
         super().server_close()
         for callback in getattr(self, "on_close", []):
             callback()
+
+    def serve_until_interrupted(self, name: str, exposure: str) -> None:
+        """Serve until Ctrl+C, then close. ``name`` prefixes the messages;
+        a server bound beyond this machine warns that anyone can ``exposure``
+        (what a visitor could do, e.g. "read the plates and results")."""
+        host = self.server_address[0]
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"{name}: WARNING: listening on {host}: anyone who can reach this machine can {exposure}", file=sys.stderr)
+        try:
+            self.serve_forever()
+        except KeyboardInterrupt:
+            print(f"{name}: stopped", file=sys.stderr)
+        finally:
+            self.server_close()
+
+    def start_thread(self, name: str) -> "ToolServer":
+        """Serve in a daemon thread (tests, notebooks); returns the server.
+        Stop it with ``server.shutdown(); server.server_close()``."""
+        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
+        thread.start()
+        self.thread = thread
+        return self
 
     @property
     def url(self) -> str:

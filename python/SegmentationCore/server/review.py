@@ -190,24 +190,13 @@ def serve_review(output_root, plates_root=None, host: str = "127.0.0.1", port: i
     server = create_review_server(output_root, plates_root, host, port, **options)
     print(f"review: output {server.app.output.real}, plates {server.app.plates.real}", file=sys.stderr)
     print(f"review: {server.url}review", file=sys.stderr)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"review: WARNING: listening on {host}: anyone who can reach this machine can read the plates and results", file=sys.stderr)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("review: stopped", file=sys.stderr)
-    finally:
-        server.server_close()
+    server.serve_until_interrupted("review", "read the plates and results")
 
 
 def start_review_in_thread(*args, **kwargs):
     """Start a review server in a daemon thread (tests); stop it with
     ``server.shutdown(); server.server_close()``."""
-    server = create_review_server(*args, **kwargs)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="review-server", daemon=True)
-    thread.start()
-    server.thread = thread
-    return server
+    return create_review_server(*args, **kwargs).start_thread("review-server")
 
 
 __all__ = ["ReviewApp", "create_review_server", "serve_review", "start_review_in_thread"]
