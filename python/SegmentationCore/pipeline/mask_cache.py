@@ -32,6 +32,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from ..core.prompts import class_name, layer_name
+from . import appearance as appearance_model
 
 FORMAT = "autoseg-mask-cache"
 VERSION = 1
@@ -89,6 +90,7 @@ class MaskCache:
         self.directory = pathlib.Path(directory) if directory is not None else None
         self._layers: dict[int, LayerInfo] = {}
         self._class_counters: dict[str, int] = {}
+        self._appearance: dict[int, np.ndarray] = {}  # layer id -> colour histogram (guarded rule)
         self._resident: collections.OrderedDict[int, _FrameMaps] = collections.OrderedDict()
         self._stored: set[int] = set()  # frames with a file on disk
         if self.directory is not None:
@@ -141,6 +143,18 @@ class MaskCache:
             suffix = info.name.rsplit("_", 1)[-1]
             if suffix.isdigit():
                 self._class_counters[cls] = max(self._class_counters.get(cls, 0), int(suffix))
+
+    def appearance(self, layer_id: int) -> np.ndarray | None:
+        """What the layer looks like (:mod:`.appearance`), if known."""
+        return self._appearance.get(int(layer_id))
+
+    def update_appearance(self, looks: Mapping[int, np.ndarray]) -> None:
+        """Blend fresh looks ``{layer id: histogram}`` into the layers'
+        descriptors (kept in the registry; written on the next flush)."""
+        for layer_id, look in looks.items():
+            if int(layer_id) not in self._layers:
+                raise ValueError(f"appearance for layer {layer_id}, which the cache does not know")
+            self._appearance[int(layer_id)] = appearance_model.blend(self._appearance.get(int(layer_id)), look)
 
     def new_layer(self, phrase: str, frame: int | None = None, source: str = "auto") -> LayerInfo:
         info = self.propose_layers([phrase], frame, source)[0]
@@ -362,6 +376,7 @@ class MaskCache:
                 if ages != maps.ages:
                     maps.ages, maps.dirty = ages, True
         self._layers = {mapping[old]: dataclasses.replace(self._layers[old], id=mapping[old]) for old in keep}
+        self._appearance = {mapping[old]: h for old, h in self._appearance.items() if old in mapping}
         return mapping
 
     # ------------------------------------------------------------------ persistence
@@ -407,6 +422,9 @@ class MaskCache:
             raise ValueError(f"{path} is not a mask cache registry")
         cache = cls(tuple(data["size"]), directory, int(data["probability_bits"]), max_resident)
         cache.add_layers(LayerInfo.from_dict(item) for item in data["layers"])
+        for key, look in data.get("appearance", {}).items():
+            if int(key) in cache._layers:
+                cache._appearance[int(key)] = appearance_model.from_json(look)
         cache._stored = {int(p.stem) for p in (directory / "frames").glob("*.npz") if p.stem.lstrip("-").isdigit()}
         return cache
 
@@ -417,6 +435,7 @@ class MaskCache:
             "size": list(self.size),
             "probability_bits": self.probability_bits,
             "layers": [info.to_dict() for _, info in sorted(self._layers.items())],
+            "appearance": {str(i): appearance_model.to_json(h) for i, h in sorted(self._appearance.items())},
         }
 
     def resident_frames(self) -> list[int]:

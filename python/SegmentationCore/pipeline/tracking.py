@@ -43,6 +43,7 @@ import numpy as np
 
 from ..core import maskops
 from ..core.types import Prompt, TrackedFrame
+from . import appearance
 from .mask_cache import LayerInfo, MaskCache
 from .stage2 import Stage2Result
 
@@ -53,7 +54,8 @@ DIRECT = "direct"
 PARTIAL = "partial"
 DISCARDED = "discarded"
 NEW = "new"
-REIDENTIFIED = "reidentified"  # guarded rule: an unmatched mask that continues a layer seen on a nearby frame
+REIDENTIFIED = "reidentified"  # guarded rule: an unmatched mask that continues a layer seen on a nearby frame or that it looks like
+PART = "part"  # guarded rule: a second mask inside a layer that looks like it (a part box)
 SUPERSEDED = "superseded"  # a stage-2 mask claimed by an interactive keyframe mask
 TOO_SMALL = "too-small"
 
@@ -79,6 +81,11 @@ class TrackingParams:
     backward: bool = True  # run the backward pass after the forward one
     cache_rule: str = PAPER_RULE  # how tracked frames enter the cache: paper | recent | guarded (see module docs)
     reid_iou: float = 0.5  # guarded rule: IoU with a layer on a nearby frame that re-identifies an unmatched mask
+    # guarded rule, appearance (colour histogram similarity, pipeline/appearance.py):
+    appearance_gate: float = 0.5  # a mask must look at least this much like a layer to re-identify it by position
+    reid_appearance: float = 0.8  # ... to continue a lost layer by appearance alone
+    appearance_margin: float = 0.1  # ... and this much more than like any other layer (lookalikes start new layers)
+    part_appearance: float = 0.7  # a second mask inside a layer that looks this much like it is a part of it
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -91,6 +98,9 @@ class TrackingParams:
                 f"reprompt_every ({self.reprompt_every}) must not exceed window ({self.window}), "
                 "or frames between windows would never be tracked"
             )
+        for name in ("appearance_gate", "reid_appearance", "appearance_margin", "part_appearance"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a colour-histogram similarity between 0 and 1, not {getattr(self, name)}")
         if self.cache_rule not in CACHE_RULES:
             raise ValueError(
                 f"cache_rule must be one of {', '.join(repr(r) for r in CACHE_RULES)}, not {self.cache_rule!r}"
@@ -102,7 +112,7 @@ class Match:
     """What one stage-2 mask became at a re-prompt frame."""
 
     index: int  # stage-2 mask index
-    kind: str  # direct | partial | discarded | new | superseded | too-small
+    kind: str  # direct | partial | discarded | new | reidentified | part | superseded | too-small
     layer_id: int | None = None
     iou: float = 0.0  # best IoU against a cache layer
     sim: float = 0.0  # Sim used by the decision
@@ -118,8 +128,12 @@ class Match:
             return f"discarded: overlaps layers {', '.join(map(str, self.overlaps))}"
         if self.kind == NEW:
             return f"new layer {self.layer_id}"
+        if self.kind == REIDENTIFIED and self.iou == 0.0:
+            return f"re-identified as layer {self.layer_id} by appearance (similarity {self.sim:.2f})"
         if self.kind == REIDENTIFIED:
             return f"re-identified as layer {self.layer_id} (IoU {self.iou:.2f} on a nearby frame)"
+        if self.kind == PART:
+            return f"part of layer {self.layer_id} (looks like it: similarity {self.sim:.2f})"
         if self.kind == SUPERSEDED:
             return f"superseded by the interactive mask of layer {self.layer_id}"
         return "too small to track"
@@ -138,6 +152,7 @@ class Matches:
     entries: list[Match] = dataclasses.field(default_factory=list)
     new_layers: list[LayerInfo] = dataclasses.field(default_factory=list)  # register with cache.add_layers
     stage2: Stage2Result | None = None
+    looks: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)  # fresh appearance: cache.update_appearance
 
     def by_layer(self) -> dict[int, list[Match]]:
         out: dict[int, list[Match]] = {}
@@ -213,6 +228,7 @@ def match_stage2(
     stage2_result: Stage2Result | None,
     params: TrackingParams | None = None,
     overrides: Mapping[int, np.ndarray] | None = None,
+    image: np.ndarray | None = None,
 ) -> Matches:
     """Match one frame's stage-2 masks against the cache layers on that frame.
 
@@ -221,6 +237,9 @@ def match_stage2(
     ``cache.add_layers(matches.new_layers)`` before tracking.
     ``overrides`` ``{layer id: mask}`` are interactive keyframe masks: a
     stage-2 mask that matches one of them is superseded by it.
+    ``image`` (the frame, ``guarded`` rule) lets appearance decide parts and
+    re-identification (:mod:`.appearance`); ``Matches.looks`` then holds
+    the fresh looks to blend in with ``cache.update_appearance``.
     """
     params = params or TrackingParams()
     frame = int(frame)
@@ -289,20 +308,29 @@ def match_stage2(
         matches.entries.append(entry)
 
     if params.cache_rule == GUARDED_RULE:
-        new_indices = sorted(new_indices + _split_shared_layers(matches.entries))
-        new_indices = _reidentify(cache, frame, matches.entries, new_indices, binary, stage2_result.labels, params, set(overrides))
+        looks = [appearance.colour_histogram(image, b) for b in binary] if image is not None else [None] * len(binary)
+        new_indices = sorted(new_indices + _split_shared_layers(cache, matches.entries, looks, params))
+        new_indices = _reidentify(cache, frame, matches.entries, new_indices, binary, stage2_result.labels, params, set(overrides), looks)
+        new_indices = _reidentify_by_appearance(cache, frame, matches.entries, new_indices, stage2_result.labels, params, set(overrides), looks)
     proposed = cache.propose_layers([stage2_result.labels[matches.entries[k].index] for k in new_indices], frame)
     for k, info in zip(new_indices, proposed):
         matches.entries[k].layer_id = info.id
     matches.new_layers = proposed
+    if params.cache_rule == GUARDED_RULE:
+        for layer_id, entries in matches.by_layer().items():
+            if len(entries) == 1 and entries[0].kind in (DIRECT, NEW, REIDENTIFIED) and looks[entries[0].index] is not None:
+                matches.looks[layer_id] = looks[entries[0].index]
     return matches
 
 
-def _split_shared_layers(entries: list[Match]) -> list[int]:
+def _split_shared_layers(
+    cache: MaskCache, entries: list[Match], looks: Sequence[np.ndarray | None], params: TrackingParams,
+) -> list[int]:
     """``guarded`` rule: a layer keeps only the stage-2 mask that fits it best
-    (highest IoU); every other mask matched to it is an object of its own
-    (stage 2 already merged duplicates and parts) and becomes a new layer.
-    Returns the positions of the entries turned into new layers."""
+    (highest IoU). Every other mask matched to it that looks like the layer
+    (``part_appearance``) is a part of it and is left out; the rest are
+    objects of their own (a drifted layer grew over them) and become new
+    layers. Returns the positions of the entries turned into new layers."""
     by_layer: dict[int, list[int]] = {}
     for position, entry in enumerate(entries):
         if entry.kind in (DIRECT, PARTIAL) and entry.layer_id is not None:
@@ -313,15 +341,21 @@ def _split_shared_layers(entries: list[Match]) -> list[int]:
             continue
         keep = max(positions, key=lambda k: entries[k].iou)
         for position in positions:
-            if position != keep:
-                entries[position].kind, entries[position].layer_id = NEW, None
-                split.append(position)
+            if position == keep:
+                continue
+            entry = entries[position]
+            look = appearance.similarity(looks[entry.index], cache.appearance(entry.layer_id))
+            if look is not None and look >= params.part_appearance:
+                entry.kind, entry.sim = PART, look
+                continue
+            entry.kind, entry.layer_id = NEW, None
+            split.append(position)
     return split
 
 
 def _reidentify(
     cache: MaskCache, frame: int, entries: list[Match], new_indices: list[int], binary: np.ndarray,
-    labels: Sequence[str], params: TrackingParams, excluded: set[int],
+    labels: Sequence[str], params: TrackingParams, excluded: set[int], looks: Sequence[np.ndarray | None],
 ) -> list[int]:
     """``guarded`` rule: re-identification from the cache's nearby frames.
 
@@ -331,8 +365,10 @@ def _reidentify(
     frames within ``window`` frames either way, nearest first, moved with
     the velocity of its centroid there (:func:`_predict`). Only layers that no
     other mask matches on this frame qualify (the tracker lost them behind
-    an occluder, or their track left the object). Returns the entries that
-    still start new layers."""
+    an occluder, or their track left the object), and only if the mask does
+    not look unlike the layer (``appearance_gate``; a neighbour in the
+    crowd is where the lost layer would be, but it is another object).
+    Returns the entries that still start new layers."""
     if not new_indices:
         return new_indices
     claimed = {e.layer_id for e in entries if e.kind in (DIRECT, PARTIAL)} | excluded
@@ -354,6 +390,11 @@ def _reidentify(
             inside = maskops.similarity_matrix(np.stack(moved), candidates).T  # share of the layer inside S
             big = np.array([m.sum() for m in moved])[None, :] >= 0.25 * candidates.reshape(len(candidates), -1).sum(axis=1)[:, None]
             iou = np.maximum(iou, np.where(big, inside, 0.0))
+            for row, position in enumerate(remaining):
+                for column, layer_id in enumerate(layer_ids):
+                    look = appearance.similarity(looks[entries[position].index], cache.appearance(layer_id))
+                    if look is not None and look < params.appearance_gate:
+                        iou[row, column] = 0.0
             for row in np.argsort(-iou.max(axis=1)):
                 position = remaining[row]
                 best = int(np.argmax(iou[row]))
@@ -366,6 +407,51 @@ def _reidentify(
                 claimed.add(layer_id)
             remaining = [k for k in remaining if entries[k].kind == NEW]
     return remaining
+
+
+def _reidentify_by_appearance(
+    cache: MaskCache, frame: int, entries: list[Match], new_indices: list[int], labels: Sequence[str],
+    params: TrackingParams, excluded: set[int], looks: Sequence[np.ndarray | None],
+) -> list[int]:
+    """``guarded`` rule: an unmatched mask that no nearby position explains
+    (an object back after leaving the frame or a long occlusion) continues
+    the layer it looks like, if that layer is lost (absent from this frame
+    and matched by no other mask), the similarity is at least
+    ``reid_appearance`` and it beats every other layer of the class by
+    ``appearance_margin`` (in a crowd of lookalikes nothing is guessed).
+    Best pairs first. Returns the entries that still start new layers."""
+    if not new_indices:
+        return new_indices
+    claimed = {e.layer_id for e in entries if e.kind in (DIRECT, PARTIAL, REIDENTIFIED)} | excluded
+    present = set(_present_layers(cache, frame, params)) if cache.has_frame(frame) else set()
+    pairs = []
+    for position in new_indices:
+        look = looks[entries[position].index]
+        if look is None:
+            continue
+        label = labels[entries[position].index]
+        scores = {}
+        for layer_id in cache.layer_ids:
+            if params.per_class and cache.layer(layer_id).phrase != label:
+                continue
+            value = appearance.similarity(look, cache.appearance(layer_id))
+            if value is not None:
+                scores[layer_id] = value
+        if not scores:
+            continue
+        best = max(scores, key=scores.get)
+        runner_up = max((v for k, v in scores.items() if k != best), default=0.0)
+        if best in claimed or best in present:
+            continue
+        if scores[best] >= params.reid_appearance and scores[best] - runner_up >= params.appearance_margin:
+            pairs.append((scores[best], position, best))
+    for value, position, layer_id in sorted(pairs, key=lambda p: -p[0]):
+        if layer_id in claimed:
+            continue
+        entries[position].kind, entries[position].layer_id = REIDENTIFIED, layer_id
+        entries[position].iou, entries[position].sim = 0.0, float(value)
+        claimed.add(layer_id)
+    return [k for k in new_indices if entries[k].kind == NEW]
 
 
 def _centroid(mask: np.ndarray) -> np.ndarray | None:
@@ -632,8 +718,11 @@ def run_pass(
             continue
         overrides = keyframes.get(frame, {})
         override_masks = {k: p.mask for k, p in overrides.items() if p.mask is not None}
-        matches = match_stage2(cache, frame, _stage2_at(stage2, frame), params, override_masks)
+        found = _stage2_at(stage2, frame)
+        image = frames.image(frame) if params.cache_rule == GUARDED_RULE and found is not None and len(found) else None
+        matches = match_stage2(cache, frame, found, params, override_masks, image)
         cache.add_layers(matches.new_layers)
+        cache.update_appearance(matches.looks)
         prompts = build_prompts(cache, frame, matches, params, overrides)
         ages = prompt_ages(cache, frame, prompts, matches, overrides) if params.cache_rule != PAPER_RULE else None
         frame_hook = None if on_frame is None else (lambda tracked, step, start=frame: on_frame(start, tracked, step))

@@ -148,7 +148,9 @@ def generate_shot(
     occlusion); ``crossing`` (pairs walking through each other in opposite
     directions at similar heights); ``return`` (objects that sway out of
     the frame and come back, or are hidden behind a large near object for a
-    while).
+    while); ``lookalike`` (the ``crowded`` layout with every object the same
+    colour, only their textures differ: a crowd in one uniform, where
+    appearance cannot tell identities apart).
     """
     if world not in WORLDS:
         raise ValueError(f"unknown synthetic world {world!r}; choose from {', '.join(WORLDS)}")
@@ -195,7 +197,7 @@ def generate_shot(
     return ShotSpec(width=width, height=height, num_frames=num_frames, first_frame=first_frame, seed=seed, objects=objects)
 
 
-WORLDS = ("default", "crowded", "crossing", "return")
+WORLDS = ("default", "crowded", "crossing", "return", "lookalike")
 
 
 def _generate_world(
@@ -205,7 +207,8 @@ def _generate_world(
     rng = np.random.default_rng([seed, WORLDS.index(world)])
     aspect = width / height
     span = max(num_frames - 1, 1)
-    count = max(num_objects, 8) if world == "crowded" else num_objects
+    crowd = world in ("crowded", "lookalike")
+    count = max(num_objects, 8) if crowd else num_objects
     depths = rng.permutation(count).astype(float)
     objects: list[ObjectSpec] = []
     for index in range(count):
@@ -213,7 +216,7 @@ def _generate_world(
         rx = float(ry * rng.uniform(0.35, 0.6))
         sway = 0.0
         sway_period = 40.0
-        if world == "crowded":  # everyone within the middle third: constant overlaps
+        if crowd:  # everyone within the middle third: constant overlaps
             y = float(rng.uniform(0.4, 0.6))
             x0 = float(rng.uniform(0.3, 0.7)) * aspect
             x1 = float(np.clip(x0 + rng.uniform(-0.3, 0.3) * aspect, 0.25 * aspect, 0.75 * aspect))
@@ -248,7 +251,7 @@ def _generate_world(
                 rotation=float(rng.uniform(-0.2, 0.2)),
                 spin=float(rng.uniform(-0.004, 0.004)),
                 depth=float(depths[index]) if not (world == "return" and index == 0) else float(count),
-                colour=_PALETTE[index % len(_PALETTE)],
+                colour=_PALETTE[0 if world == "lookalike" else index % len(_PALETTE)],
                 texture=float(rng.uniform(0.15, 0.35)),
                 texture_scale=float(rng.uniform(40, 90)),
                 lobes=int(rng.integers(2, 5)),
