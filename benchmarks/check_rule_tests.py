@@ -43,17 +43,24 @@ M = [
  ("R4 recent rule falls back to the paper rule", "tracking.py", "    if params.cache_rule in (RECENT_RULE, GUARDED_RULE):\n        object_ages", "    if params.cache_rule in (GUARDED_RULE,):\n        object_ages"),
  ("R5 evidence age does not grow while propagating", "tracking.py", "ages = {i: age + (step - start) for i, (start, age) in anchors.items()}", "ages = {i: age for i, (start, age) in anchors.items()}"),
  ("R6 partial-match prompts count as fresh evidence", "tracking.py", "if all(e.kind in (DIRECT, NEW, REIDENTIFIED) for e in entries) and len(entries) == 1}", "}"),
- ("G1 guarded: several stage-2 masks may share one layer", "tracking.py", "new_indices = sorted(new_indices + _split_shared_layers(matches.entries))", "new_indices = sorted(new_indices)"),
+ ("G1 guarded: several stage-2 masks may share one layer", "tracking.py", "new_indices = sorted(new_indices + _split_shared_layers(cache, matches.entries, looks, params))", "new_indices = sorted(new_indices)"),
  ("G2 guarded: a shared layer keeps its worst mask", "tracking.py", "keep = max(positions, key=lambda k: entries[k].iou)", "keep = min(positions, key=lambda k: entries[k].iou)"),
  ("G3 guarded: cache prompts keep other layers' fresh pixels", "tracking.py", "        present = _without_other_fresh_masks(present, matches, params.mask_threshold)", "        present = dict(present)"),
- ("G4 guarded: no re-identification", "tracking.py", "new_indices = _reidentify(cache, frame, matches.entries, new_indices, binary, stage2_result.labels, params, set(overrides))", "new_indices = list(new_indices)"),
+ ("G4 guarded: no re-identification", "tracking.py", "new_indices = _reidentify(cache, frame, matches.entries, new_indices, binary, stage2_result.labels, params, set(overrides), looks)", "new_indices = list(new_indices)"),
  ("G5 guarded: re-identification without motion", "tracking.py", "shift = (here - there) / back * abs(seen - frame)", "shift = (here - there) * 0"),
  ("G6 guarded: re-identification takes matched layers", "tracking.py", "claimed = {e.layer_id for e in entries if e.kind in (DIRECT, PARTIAL)} | excluded", "claimed = set(excluded)"),
  ("G7 guarded falls back to the paper merge", "tracking.py", "    if params.cache_rule in (RECENT_RULE, GUARDED_RULE):\n        object_ages", "    if params.cache_rule in (RECENT_RULE,):\n        object_ages"),
  ("G8 guarded: re-identified prompts are not fresh", "tracking.py", "(DIRECT, NEW, REIDENTIFIED) for e in entries)", "(DIRECT, NEW) for e in entries)"),
+ ("A1 guarded: positional re-identification ignores appearance", "tracking.py", "if look is not None and look < params.appearance_gate:", "if False:"),
+ ("A2 guarded: no re-identification by appearance", "tracking.py", "new_indices = _reidentify_by_appearance(cache, frame, matches.entries, new_indices, stage2_result.labels, params, set(overrides), looks)", "new_indices = list(new_indices)"),
+ ("A3 guarded: lookalikes are guessed (no margin)", "tracking.py", "and scores[best] - runner_up >= params.appearance_margin:", ":"),
+ ("A4 guarded: appearance re-identifies a layer present on the frame", "tracking.py", "if best in claimed or best in present:", "if best in claimed:"),
+ ("A5 guarded: parts that look like their layer start new layers", "tracking.py", "if look is not None and look >= params.part_appearance:", "if False:"),
+ ("A6 guarded: a pass never learns appearance", "tracking.py", "        cache.update_appearance(matches.looks)\n", "\n"),
+ ("A7 guarded: appearance learnt from partial matches too", "tracking.py", "if len(entries) == 1 and entries[0].kind in (DIRECT, NEW, REIDENTIFIED) and looks[entries[0].index] is not None:", "if looks[entries[0].index] is not None:"),
 ]
 TESTS = ["tests/test_pipeline_stage2.py", "tests/test_pipeline_cache.py", "tests/test_pipeline_tracking.py", "tests/test_pipeline_interactive.py",
-         "tests/test_pipeline_cache_rule.py"]
+         "tests/test_pipeline_cache_rule.py", "tests/test_pipeline_appearance.py"]
 ok = True
 _only = [p for p in _args.only.split(",") if p]
 for name, module, old, new in M:

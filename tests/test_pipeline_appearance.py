@@ -199,3 +199,14 @@ def test_a_pass_learns_each_layers_look_from_fresh_stage2_masks_under_the_guarde
 def test_appearance_thresholds_are_similarities():
     with pytest.raises(ValueError, match="appearance_gate is a colour-histogram similarity"):
         TrackingParams(appearance_gate=1.5).validate()
+
+
+def test_a_layer_learns_its_look_only_from_a_mask_that_is_surely_its_own():
+    # a partial match (a blob of the red object and a blue neighbour) teaches the red layer nothing
+    cache = MaskCache(SIZE)
+    match(cache, 0, [band(4, 20)], image_with((4, 20, RED)))
+    red = cache.appearance(1)
+    track(cache, 5, [band(4, 20)])
+    kinds, _ = match(cache, 5, [band(4, 30)], image_with((4, 20, RED), (20, 30, BLUE)))
+    assert kinds == [("partial", 1)]
+    assert appearance.similarity(cache.appearance(1), red) > 0.999

@@ -40,11 +40,11 @@ def cache_with(n_layers):
 # ---------------------------------------------------------------- defaults and validation
 
 
-def test_the_paper_rule_is_the_default_everywhere():
-    assert TrackingParams().cache_rule == "paper"
+def test_the_guarded_rule_is_the_default_everywhere():
+    assert TrackingParams().cache_rule == "guarded"
     args = cli.build_parser().parse_args(["run", "plate.####.exr", "-o", "out"])
-    assert cli._run_config(args).tracking.cache_rule == "paper"
-    for rule in ("recent", "guarded"):
+    assert cli._run_config(args).tracking.cache_rule == "guarded"
+    for rule in ("paper", "recent"):
         args = cli.build_parser().parse_args(["run", "plate.####.exr", "-o", "out", "--cache-rule", rule])
         assert cli._run_config(args).tracking.cache_rule == rule
 
@@ -60,7 +60,7 @@ def test_an_unknown_cache_rule_is_refused_naming_the_option_and_the_choices(caps
 
 def test_the_paper_rule_keeps_drifted_pixels_and_records_no_ages():
     cache = cache_with(1)
-    params = TrackingParams()
+    params = TrackingParams(cache_rule="paper")
     merge_into_cache(cache, TrackedFrame(0, [1], band(0, 5)[None], np.ones(1)), params, {1: 10.0})
     merge_into_cache(cache, TrackedFrame(0, [1], band(2, 7)[None], np.ones(1)), params, {1: 2.0})
     assert columns(cache, 0, 1) == list(range(7))  # the union: nothing is ever released
@@ -338,9 +338,9 @@ def test_autoseg_runs_the_recent_rule_persists_ages_and_a_changed_rule_is_a_diff
     assert code == 0, err
     stored = list((tmp_path / "out/.autoseg").rglob("frames/*.npz"))
     assert len(stored) == 12 and all("age_ids" in np.load(p).files for p in stored)
-    code, err = autoseg()  # the default paper rule
+    code, err = autoseg("--cache-rule", "paper")
     assert code == cli.OutputError.exit_code and "differs in: tracking" in err
-    code, err = autoseg("--force")
+    code, err = autoseg("--cache-rule", "paper", "--force")
     assert code == 0, err
     stored = list((tmp_path / "out/.autoseg").rglob("frames/*.npz"))
     assert stored and not any("age_ids" in np.load(p).files for p in stored)
@@ -356,7 +356,7 @@ def test_the_browser_tool_takes_the_cache_rule_from_its_tracking_settings():
         def arg(self, name, default=..., kind=str):
             return kind(self.body[name]) if name in self.body else default
 
-    assert workflows.tracking_settings(Request()).cache_rule == "paper"
-    assert workflows.tracking_settings(Request(cache_rule="guarded")).cache_rule == "guarded"
+    assert workflows.tracking_settings(Request()).cache_rule == "guarded"
+    assert workflows.tracking_settings(Request(cache_rule="paper")).cache_rule == "paper"
     with pytest.raises(Exception, match=r"Tracking settings: cache_rule must be one of .*'guarded', not 'newest'"):
         workflows.tracking_settings(Request(cache_rule="newest"))

@@ -114,7 +114,7 @@ class WorkFolder( Gaffer.ComputeNode ) :
 		self["directMatchIoU"] = Gaffer.FloatPlug( defaultValue = 0.9, minValue = 0.0, maxValue = 1.0 )
 		self["partialMatchSimilarity"] = Gaffer.FloatPlug( defaultValue = 0.5, minValue = 0.0, maxValue = 1.0 )
 		self["backward"] = Gaffer.BoolPlug( defaultValue = True )
-		self["cacheRule"] = Gaffer.StringPlug( defaultValue = "paper" )
+		self["cacheRule"] = Gaffer.StringPlug( defaultValue = "guarded" )
 
 		self["chunks"] = Gaffer.IntPlug( defaultValue = 1, minValue = 1 )
 		self["chunkOverlap"] = Gaffer.IntPlug( defaultValue = 0, minValue = 0 )

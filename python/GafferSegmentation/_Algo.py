@@ -435,6 +435,8 @@ def dataToCache( data, directory = None ) :
 	registry = json.loads( data["registry"].value )
 	cache = MaskCache( tuple( registry["size"] ), directory, int( registry["probability_bits"] ) )
 	cache.add_layers( LayerInfo.from_dict( item ) for item in registry["layers"] )
+	# What each layer looks like (the "guarded" cache rule's appearance).
+	cache.restore_appearance( registry.get( "appearance", {} ) )
 	for frame, entry in data["frames"].items() :
 		probabilities = unpackArray( entry["probabilities"] ).astype( numpy.float32 ) / 255.0
 		ages = None

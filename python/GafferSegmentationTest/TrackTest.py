@@ -321,7 +321,8 @@ class TrackTest( GafferSegmentationTest.SegmentationTestCase ) :
 
 		script, shot, shotFile = self.__trackedScript( numFrames = 8 )
 		track = script["track"]
-		self.assertEqual( track["cacheRule"].getValue(), "paper" )
+		self.assertEqual( track["cacheRule"].getValue(), "guarded" )
+		track["cacheRule"].setValue( "paper" )
 		paper = self.__evaluate( script, shot )
 		with self.frameContext( script, self.firstFrame ) :
 			forward = track["__forward"]["out"].getValue()
@@ -364,6 +365,10 @@ class TrackTest( GafferSegmentationTest.SegmentationTestCase ) :
 		# pass through the cache data.
 		entry = forward["frames"][str( self.firstFrame + 2 )]
 		self.assertTrue( len( entry["ageIds"] ) )
+		# So does what each layer looks like (the rule's appearance evidence).
+		cache = GafferSegmentation._Algo.dataToCache( forward )
+		self.assertTrue( cache.layer_ids )
+		self.assertTrue( all( cache.appearance( i ) is not None for i in cache.layer_ids ) )
 		guarded = self.__evaluate( script, shot )
 		self.assertGreater( guarded.j, 0.9 )
 

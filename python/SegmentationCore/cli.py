@@ -176,11 +176,11 @@ def _add_run_options(run: argparse.ArgumentParser, plates: str = "1") -> None:
     algo.add_argument("--direct-iou", type=_fraction, default=0.9, help="stage 3: IoU of a direct match (0.9)")
     algo.add_argument("--partial-sim", type=_fraction, default=0.5, help="stage 3: Sim of a partial match (0.5)")
     algo.add_argument("--no-backward", action="store_true", help="skip the backward pass")
-    algo.add_argument("--cache-rule", choices=("paper", "recent", "guarded"), default="paper",
-                      help="stage 3: how tracked frames enter the mask cache: the paper's epsilon rule (default); "
-                      "'recent': a layer's most recently prompted evidence replaces older evidence (removes drift); "
-                      "'guarded': recent, plus one stage-2 mask per layer and re-identification of lost layers "
-                      "(removes drift without extra ID switches; see docs/pipeline.md)")
+    algo.add_argument("--cache-rule", choices=("guarded", "paper", "recent"), default="guarded",
+                      help="stage 3: how tracked frames enter the mask cache: 'guarded' (default): a layer's most "
+                      "recently prompted evidence replaces older evidence (removes drift), one stage-2 mask per layer, "
+                      "lost layers re-identified by position and appearance (keeps identities); 'paper': the paper's "
+                      "epsilon rule; 'recent': guarded's merge without its identity guards (see docs/pipeline.md)")
     edges = run.add_argument_group("mattes")
     edges.add_argument("--refine-edges", action=argparse.BooleanOptionalAction, default=True,
                        help="refine each layer's edge at plate resolution, guided by the plate's pixels (default on; "

@@ -156,6 +156,13 @@ class MaskCache:
                 raise ValueError(f"appearance for layer {layer_id}, which the cache does not know")
             self._appearance[int(layer_id)] = appearance_model.blend(self._appearance.get(int(layer_id)), look)
 
+    def restore_appearance(self, looks: Mapping[str, Any]) -> None:
+        """Set descriptors from a :meth:`registry`'s ``"appearance"`` entry
+        (layers the cache does not know are ignored)."""
+        for key, look in looks.items():
+            if int(key) in self._layers:
+                self._appearance[int(key)] = appearance_model.from_json(look)
+
     def new_layer(self, phrase: str, frame: int | None = None, source: str = "auto") -> LayerInfo:
         info = self.propose_layers([phrase], frame, source)[0]
         self.add_layers([info])
@@ -422,9 +429,7 @@ class MaskCache:
             raise ValueError(f"{path} is not a mask cache registry")
         cache = cls(tuple(data["size"]), directory, int(data["probability_bits"]), max_resident)
         cache.add_layers(LayerInfo.from_dict(item) for item in data["layers"])
-        for key, look in data.get("appearance", {}).items():
-            if int(key) in cache._layers:
-                cache._appearance[int(key)] = appearance_model.from_json(look)
+        cache.restore_appearance(data.get("appearance", {}))
         cache._stored = {int(p.stem) for p in (directory / "frames").glob("*.npz") if p.stem.lstrip("-").isdigit()}
         return cache
 

@@ -22,11 +22,15 @@ the last frame (after a seed pass for interactive keyframes, see
 passed in, so a caller (the Gaffer Track node, the pipeline) can run the
 steps one by one.
 
-``cache_rule`` chooses how tracked frames enter the cache: ``"paper"`` (the
-default) is the paper's epsilon rule; ``"recent"`` lets the most recently
-prompted evidence of a layer replace older evidence of it on a frame, which
-removes pixels a drifted track wrote (see :meth:`MaskCache.apply_recent` and
-docs/pipeline.md).
+``cache_rule`` chooses how tracked frames enter the cache: ``"paper"`` is
+the paper's epsilon rule; ``"recent"`` lets the most recently prompted
+evidence of a layer replace older evidence of it on a frame, which removes
+pixels a drifted track wrote (see :meth:`MaskCache.apply_recent`);
+``"guarded"`` (the default) merges like ``"recent"`` and guards identities
+at re-prompts: one stage-2 mask per layer (a second one that looks like the
+layer is a part of it), no other layer's fresh pixels in a cache prompt, and
+re-identification of lost layers by position and appearance
+(:mod:`.appearance`). See docs/pipeline.md.
 
 ``partial_match_sim`` is not given by the paper; 0.5 is chosen so that a
 stage-2 mask that is (mostly) a part of a cache layer, or a cache layer that
@@ -79,7 +83,7 @@ class TrackingParams:
     min_layer_area: int = 16  # pixels: smaller layers / masks are not prompted
     per_class: bool = True  # match stage-2 masks only against layers of the same phrase
     backward: bool = True  # run the backward pass after the forward one
-    cache_rule: str = PAPER_RULE  # how tracked frames enter the cache: paper | recent | guarded (see module docs)
+    cache_rule: str = GUARDED_RULE  # how tracked frames enter the cache: guarded | paper | recent (see module docs)
     reid_iou: float = 0.5  # guarded rule: IoU with a layer on a nearby frame that re-identifies an unmatched mask
     # guarded rule, appearance (colour histogram similarity, pipeline/appearance.py):
     appearance_gate: float = 0.5  # a mask must look at least this much like a layer to re-identify it by position
