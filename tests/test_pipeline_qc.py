@@ -245,3 +245,20 @@ def test_an_interrupted_track_stage_resumes_with_the_same_qc(tmp_path, monkeypat
     monkeypatch.setattr(synthetic_backends.SyntheticTracker, "track", original)
     assert run("resumed") == 0
     assert qc.read_summary(work) == qc.read_summary(tmp_path / "whole" / ".autoseg" / "shot")
+
+
+def test_stage2_agreement_leaves_out_layers_re_identified_by_appearance():
+    # a layer re-identified by appearance was lost: there is no track to agree
+    # with, and an agreement of 0 would read as a bad track
+    cache = MaskCache(SIZE)
+    for _ in range(3):
+        cache.new_layer("person", 0)
+    matches = tracking.Matches(1005, [
+        tracking.Match(0, tracking.DIRECT, 1, iou=0.95),
+        tracking.Match(1, tracking.REIDENTIFIED, 2, iou=0.0, sim=0.93),  # by appearance
+        tracking.Match(2, tracking.REIDENTIFIED, 3, iou=0.6),  # by position
+    ], stage2=stage2.cleanup_masks(np.ones((1,) + SIZE, np.float32), ["person"], np.ones(1), stage2.Stage2Params(), 1005))
+    recorder = qc.QcRecorder(cache)
+    recorder.end_window("forward", 0, matches)
+    (record,) = recorder.records()
+    assert [(name, value) for name, _, value in record["agreement"]] == [("/person/person_0001", 0.95), ("/person/person_0003", 0.6)]

@@ -145,6 +145,8 @@ class QcRecorder:
             matched: dict[int, float] = {}
             for entry in matches.entries:
                 if entry.layer_id is not None and entry.kind in ("direct", "partial", "reidentified"):
+                    if entry.kind == "reidentified" and entry.iou == 0.0:
+                        continue  # re-identified by appearance: the layer was lost, no track to agree with
                     matched[entry.layer_id] = max(matched.get(entry.layer_id, 0.0), float(entry.iou))
             # only layers a stage-2 mask matched: a layer the detector missed
             # there says nothing about the track
