@@ -201,6 +201,8 @@ def main(argv=None) -> int:
     parser.add_argument("--backgrounds", default="none,faulty",
                         help="synthetic fault presets the backends also suffer (none: only the injected fault)")
     parser.add_argument("--verbose", action="store_true", help="print every shot's flags")
+    parser.add_argument("--rule", default=tracking.TrackingParams().cache_rule, choices=tracking.CACHE_RULES,
+                        help="mask-cache rule of the tracking loop (default: the pipeline's default)")
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     started = time.time()
@@ -211,10 +213,10 @@ def main(argv=None) -> int:
 
 
 def table(kinds, args, background):
-    params = tracking.TrackingParams()
+    params = tracking.TrackingParams(cache_rule=args.rule)
     print()
     print(f"QC flags on generated shots ({args.frames} frames, {SIZE[1]}x{SIZE[0]} working resolution, {args.shots} shots per kind, "
-          f"paper cache rule), background faults: {background}")
+          f"{args.rule} cache rule), background faults: {background}")
     print(f"{'fault':<8} {'shots':>5} {'flags':>6} {'TP flags':>8} {'precision':>9} {'recall':>7} {'top-3':>6}  flag kinds that hit")
     totals = [0, 0, 0, 0, 0]
     for kind in kinds:
