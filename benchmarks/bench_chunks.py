@@ -19,7 +19,7 @@ per-frame GPU seconds such as the paper's).
 Usage::
 
     .venv/bin/python benchmarks/bench_chunks.py [--frames 240] [--shots default:1,crossing:2,return:3]
-        [--preset faulty] [--configs 2:20,4:20,4:40,8:20,8:10] [--rule paper]
+        [--preset faulty] [--configs 2:20,4:20,4:40,8:20,8:10] [--rule guarded]
     .venv/bin/python benchmarks/bench_chunks.py --wall [--wall-frames 120] [--wall-chunks 2]
 """
 
@@ -176,7 +176,7 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=5)
     parser.add_argument("--shots", default="default:1,crossing:2,return:3")
     parser.add_argument("--preset", default="faulty")
-    parser.add_argument("--rule", default="paper")
+    parser.add_argument("--rule", default=tracking.TrackingParams().cache_rule, choices=tracking.CACHE_RULES)
     parser.add_argument("--configs", default="2:20,4:20,4:40,8:20,8:10")
     parser.add_argument("--wall", action="store_true")
     parser.add_argument("--wall-frames", type=int, default=120)

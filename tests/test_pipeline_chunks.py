@@ -12,7 +12,7 @@ import pytest
 
 from SegmentationCore import cli, synthetic
 from SegmentationCore.idmatte import mattefilter
-from SegmentationCore.pipeline import chunks, metrics, stage2, tracking
+from SegmentationCore.pipeline import appearance, chunks, metrics, stage2, tracking
 from SegmentationCore.pipeline.mask_cache import LayerInfo, MaskCache
 from SegmentationCore.pipeline.runner import Pipeline, RunConfig
 
@@ -105,6 +105,51 @@ def test_reconcile_keeps_one_layer_for_an_object_crossing_a_boundary():
     assert {tuple(v) for v in a.values()} == {("/person/person_0001",)}  # one layer for A over the whole shot
     assert target.layers(25).keys() >= {"/person/person_0001", "/person/person_0003"}
     assert "/person/person_0003" not in target.layers(10)
+
+
+def _look(colour):
+    """A layer's appearance: the histogram of a flat ``colour`` patch."""
+    image = np.ones((16, 16, 3), np.float32) * np.asarray(colour, np.float32)
+    return appearance.colour_histogram(image, np.ones((16, 16), bool))
+
+
+def test_reconcile_continues_a_layer_by_appearance_across_a_boundary_it_was_absent_from():
+    """Object A leaves during chunk 0 and comes back in chunk 1, after the
+    shared frames: no overlap to match, but it looks like A (the guarded
+    rule's looks). Object C, also new in chunk 1, looks like nothing seen."""
+    size = (40, 80)
+    frames = list(range(1, 31))
+    parts = chunks.chunk_ranges(frames, 2, 6, 1)
+    red, blue, green = _look((0.85, 0.25, 0.2)), _look((0.2, 0.55, 0.85)), _look((0.3, 0.75, 0.3))
+
+    def caches(b_look):
+        first, second = MaskCache(size), MaskCache(size)
+        first.add_layers([LayerInfo(1, "/person/person_0001", "person", 1), LayerInfo(2, "/person/person_0002", "person", 1)])
+        first.update_appearance({1: red, 2: b_look})
+        second.add_layers([LayerInfo(1, "/person/person_0001", "person", parts[1].frames[0]),
+                           LayerInfo(2, "/person/person_0002", "person", 25), LayerInfo(3, "/person/person_0003", "person", 25)])
+        second.update_appearance({1: b_look, 2: red, 3: green})
+        for f in parts[0].frames:
+            _paint(first, f, ({1: _disc(size, 20, 10)} if f <= 8 else {}) | {2: _disc(size, 8, 60)})
+        for f in parts[1].frames:
+            _paint(second, f, {1: _disc(size, 8, 60)} | ({2: _disc(size, 30, 30), 3: _disc(size, 30, 60)} if f >= 25 else {}))
+        return first, second
+
+    first, second = caches(blue)
+    target = MaskCache(size)
+    summary = chunks.reconcile(parts, [first, second], target, min_area=4)
+    boundary = summary["boundaries"][0]
+    assert [m[:2] for m in boundary["matched"]] == [[2, 1]]  # B by overlap
+    assert [m[:2] for m in boundary["matched_by_appearance"]] == [[1, 2]]  # A by its look
+    names = target.names()
+    a_layer = {n for n, m in target.layers(5).items() if (m >= 0.5)[20, 10]}
+    assert a_layer == {n for n, m in target.layers(27).items() if (m >= 0.5)[30, 30]} == {"/person/person_0001"}
+    assert len(names) == 3  # A, B and C
+    # lookalikes: B looks like A, so A's look has no margin and nothing is guessed
+    first, second = caches(red)
+    target = MaskCache(size)
+    summary = chunks.reconcile(parts, [first, second], target, min_area=4)
+    assert summary["boundaries"][0]["matched_by_appearance"] == [] and len(target.names()) == 4
 
 
 def test_reconcile_matches_interactive_layers_by_name_and_keeps_phrases_apart():

@@ -9,7 +9,7 @@ API (the contract the Gaffer task nodes and ``autoseg`` build on)::
                                        # WORK/track/chunks/<i>/{state.json,cache/}
     Pipeline.reconcile_chunks(n)       # runner.py: merges the n chunk caches into
                                        # WORK/track/cache (what run_write reads)
-    reconcile(chunks, caches, target, min_area=..., match_iou=...) -> dict
+    reconcile(chunks, caches, target, min_area=..., match_iou=..., params=...) -> dict
         the merge itself, on MaskCache objects (used by reconcile_chunks).
     track_chunks(tracker, frames, stage2, params, n, overlap, keyframes=None) -> (MaskCache, dict)
         the whole thing in memory (no work folder): every chunk with
@@ -48,7 +48,13 @@ the frames the two chunks share (intersections and unions at p >= 0.5 added
 up over those frames; greedy on the highest IoU, same class phrase,
 ``match_iou`` at least). Interactive layers match by name. A matched layer
 keeps the shot layer's id, so an object that crosses a chunk boundary keeps
-one layer; an unmatched one becomes a new shot layer. Pixels are *picked*,
+one layer. A layer left unmatched that looks like a shot layer absent from
+the shared frames (an object that left, or was lost, before the boundary
+and comes back after it) continues that shot layer, by the ``guarded``
+rule's appearance test (``reid_appearance`` and ``appearance_margin`` of
+the tracking parameters; chunk caches tracked with another rule carry no
+appearance, so nothing changes for them); any other becomes a new shot
+layer. Pixels are *picked*,
 not blended: each frame comes from the chunk that owns it (the shared
 frames from the earlier chunk, see above). Shot layers are numbered and named in
 order of (chunk, creation order in the chunk) -- the order the whole-shot
@@ -65,7 +71,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..core.prompts import class_name, layer_name
-from . import tracking
+from . import appearance, tracking
 from .mask_cache import LayerInfo, MaskCache
 
 MATCH_IOU = 0.3  # IoU over the shared frames at which two chunk layers are one object
@@ -209,6 +215,49 @@ def _overlap_iou(
     return shot_ids, local_ids, iou
 
 
+def _present_in_shared(cache: MaskCache, lut: Mapping[int, int], shot: int, frames: Sequence[int], threshold: float) -> bool:
+    """Whether shot layer ``shot`` has pixels in ``cache`` on any of ``frames``."""
+    locals_ = [local for local, s in lut.items() if s == shot]
+    for frame in frames:
+        if cache.has_frame(frame):
+            ids = np.where(cache.probability_map(frame) >= threshold, cache.id_map(frame), 0)
+            if np.isin(ids, locals_).any():
+                return True
+    return False
+
+
+def _match_by_appearance(
+    cache: MaskCache, lut: Mapping[int, int], looks: Mapping[int, np.ndarray],
+    members: Mapping[int, list[tuple[int, LayerInfo]]], excluded: set[int], params: tracking.TrackingParams,
+) -> list[tuple[int, int, float]]:
+    """Unmatched layers of a chunk that continue an earlier shot layer by
+    appearance: similarity >= ``reid_appearance`` and ``appearance_margin``
+    above every other shot layer of the class; shot layers in ``excluded``
+    (matched here, or present on the shared frames) do not qualify.
+    Best pairs first; ``[(shot layer, chunk layer, similarity)]``."""
+    pairs = []
+    for local in cache.layer_ids:
+        look = cache.appearance(local)
+        if local in lut or look is None or cache.layer(local).source == "interactive":
+            continue
+        phrase = cache.layer(local).phrase
+        scores = {shot: appearance.similarity(look, other) for shot, other in looks.items() if members[shot][0][1].phrase == phrase}
+        if not scores:
+            continue
+        best = max(scores, key=scores.get)
+        runner_up = max((v for shot, v in scores.items() if shot != best), default=0.0)
+        if best not in excluded and scores[best] >= params.reid_appearance and scores[best] - runner_up >= params.appearance_margin:
+            pairs.append((best, local, scores[best]))
+    chosen, used_shots, used_locals = [], set(), set()
+    for shot, local, value in sorted(pairs, key=lambda p: -p[2]):
+        if shot in used_shots or local in used_locals:
+            continue
+        chosen.append((shot, local, value))
+        used_shots.add(shot)
+        used_locals.add(local)
+    return chosen
+
+
 def reconcile(
     chunks: Sequence[Chunk],
     caches: Sequence[MaskCache],
@@ -216,16 +265,22 @@ def reconcile(
     min_area: int = 16,
     match_iou: float = MATCH_IOU,
     threshold: float = 0.5,
+    params: tracking.TrackingParams | None = None,
 ) -> dict[str, Any]:
     """Merge chunk caches (one per chunk, in order) into the empty ``target``
     cache (see module docs). Returns a summary: shot layers, matches per
-    chunk boundary (``[[shot layer, chunk layer, IoU], ...]``), layers
-    dropped. ``target`` is flushed if it has a directory."""
+    chunk boundary (``[[shot layer, chunk layer, IoU], ...]``; by
+    appearance ``[[shot layer, chunk layer, similarity], ...]``), layers
+    dropped. ``params`` gives the appearance thresholds (defaults:
+    :class:`~SegmentationCore.pipeline.tracking.TrackingParams`'s).
+    ``target`` is flushed if it has a directory."""
+    params = params or tracking.TrackingParams()
     if len(chunks) != len(caches):
         raise ValueError(f"{len(chunks)} chunks but {len(caches)} caches")
     if target.layer_ids or target.frames:
         raise ValueError("reconcile needs an empty target cache")
     members: dict[int, list[tuple[int, LayerInfo]]] = {}  # provisional shot id -> [(chunk, info)]
+    looks: dict[int, np.ndarray] = {}  # provisional shot id -> its latest chunk's appearance
     luts: list[dict[int, int]] = []
     boundaries = []
     next_id = 1
@@ -256,14 +311,24 @@ def reconcile(
                 lut[local] = shot
                 taken.add(shot)
                 matched.append([shot, local, round(value, 4)])
+            present = {shot for r, shot in enumerate(shot_ids) if iou.size and _present_in_shared(caches[k - 1], previous_lut, shot, shared, threshold)}
+            by_look = _match_by_appearance(cache, lut, looks, members, taken | present, params)
+            for shot, local, value in by_look:
+                lut[local] = shot
+                taken.add(shot)
         for local in cache.layer_ids:
             if local not in lut:
                 lut[local] = next_id
                 next_id += 1
             members.setdefault(lut[local], []).append((k, cache.layer(local)))
+            if cache.appearance(local) is not None:
+                looks[lut[local]] = cache.appearance(local)
         luts.append(lut)
         if k:
-            boundaries.append({"chunks": [k - 1, k], "shared_frames": len(set(chunks[k - 1].frames) & set(chunk.frames)), "matched": matched})
+            boundaries.append({
+                "chunks": [k - 1, k], "shared_frames": len(set(chunks[k - 1].frames) & set(chunk.frames)), "matched": matched,
+                "matched_by_appearance": [[shot, local, round(value, 4)] for shot, local, value in by_look],
+            })
 
     # shot layers: ids and names in order of (first chunk, creation there)
     order = sorted(members, key=lambda shot: (members[shot][0][0], members[shot][0][1].id))
@@ -287,6 +352,7 @@ def reconcile(
                 break
         infos.append(LayerInfo(renumber[shot], name, first.phrase, first.created_frame, "auto"))
     target.add_layers(infos)
+    target.update_appearance({renumber[shot]: look for shot, look in looks.items()})
 
     for chunk, cache, lut in zip(chunks, caches, luts):
         table = np.zeros(max(lut, default=0) + 1, np.uint16)
@@ -339,5 +405,5 @@ def track_chunks(
         cache.compact(min_area=params.min_layer_area)
         caches.append(cache)
     target = MaskCache(frames.size)
-    summary = reconcile(parts, caches, target, min_area=params.min_layer_area)
+    summary = reconcile(parts, caches, target, min_area=params.min_layer_area, params=params)
     return target, summary

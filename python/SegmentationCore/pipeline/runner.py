@@ -706,7 +706,8 @@ class Pipeline:
         target = MaskCache(self.frames.size, temporary, max_resident=resident)
         caches = [self.open_cache(self.chunk_folder(i) / "cache") for i in range(n)]
         self.progress("reconcile", 0, 1, f"{n} chunks")
-        result = chunking.reconcile(self.chunk_list, caches, target, min_area=self.config.tracking.min_layer_area)
+        result = chunking.reconcile(self.chunk_list, caches, target, min_area=self.config.tracking.min_layer_area,
+                                    params=self.config.tracking)
         final = track / "cache"
         if final.exists():
             shutil.rmtree(final)
