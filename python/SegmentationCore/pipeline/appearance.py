@@ -24,9 +24,12 @@ look with the old one (:func:`blend`), so slow lighting changes follow.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Hashable, Mapping, TypeVar
 
 import numpy as np
+
+New = TypeVar("New", bound=Hashable)
+Known = TypeVar("Known", bound=Hashable)
 
 BINS = 8  # per channel: 512 bins in all
 MIN_PIXELS = 64  # fewer pixels under a mask say nothing about its colour
@@ -65,6 +68,40 @@ def blend(old: np.ndarray | None, new: np.ndarray) -> np.ndarray:
         return new
     mixed = (1.0 - BLEND) * np.asarray(old) + BLEND * np.asarray(new)
     return mixed / mixed.sum()
+
+
+def continue_by_appearance(
+    new: Mapping[New, np.ndarray],
+    known: Mapping[Known, np.ndarray],
+    excluded: set[Known],
+    minimum: float,
+    margin: float,
+    comparable: Callable[[New, Known], bool] = lambda new, known: True,
+) -> list[tuple[New, Known, float]]:
+    """Which ``new`` looks continue which ``known`` ones: each new look's
+    most similar comparable known look, if the similarity is at least
+    ``minimum``, beats every other comparable known look by ``margin``
+    (lookalikes: nothing is guessed) and that known one is not
+    ``excluded``. Best pairs first, each side used once; returns
+    ``[(new key, known key, similarity)]``. The ``guarded`` rule's
+    re-identification of lost layers and the chunk reconcile both use it."""
+    pairs = []
+    for key, look in new.items():
+        scores = {other: similarity(look, seen) for other, seen in known.items() if comparable(key, other)}
+        if not scores:
+            continue
+        best = max(scores, key=scores.get)
+        runner_up = max((value for other, value in scores.items() if other != best), default=0.0)
+        if best not in excluded and scores[best] >= minimum and scores[best] - runner_up >= margin:
+            pairs.append((key, best, scores[best]))
+    chosen, used_new, used_known = [], set(), set()
+    for key, other, value in sorted(pairs, key=lambda pair: -pair[2]):
+        if key in used_new or other in used_known:
+            continue
+        chosen.append((key, other, value))
+        used_new.add(key)
+        used_known.add(other)
+    return chosen
 
 
 def to_json(histogram: np.ndarray) -> dict[str, Any]:

@@ -235,27 +235,13 @@ def _match_by_appearance(
     above every other shot layer of the class; shot layers in ``excluded``
     (matched here, or present on the shared frames) do not qualify.
     Best pairs first; ``[(shot layer, chunk layer, similarity)]``."""
-    pairs = []
-    for local in cache.layer_ids:
-        look = cache.appearance(local)
-        if local in lut or look is None or cache.layer(local).source == "interactive":
-            continue
-        phrase = cache.layer(local).phrase
-        scores = {shot: appearance.similarity(look, other) for shot, other in looks.items() if members[shot][0][1].phrase == phrase}
-        if not scores:
-            continue
-        best = max(scores, key=scores.get)
-        runner_up = max((v for shot, v in scores.items() if shot != best), default=0.0)
-        if best not in excluded and scores[best] >= params.reid_appearance and scores[best] - runner_up >= params.appearance_margin:
-            pairs.append((best, local, scores[best]))
-    chosen, used_shots, used_locals = [], set(), set()
-    for shot, local, value in sorted(pairs, key=lambda p: -p[2]):
-        if shot in used_shots or local in used_locals:
-            continue
-        chosen.append((shot, local, value))
-        used_shots.add(shot)
-        used_locals.add(local)
-    return chosen
+    new = {
+        local: cache.appearance(local) for local in cache.layer_ids
+        if local not in lut and cache.appearance(local) is not None and cache.layer(local).source != "interactive"
+    }
+    same_class = lambda local, shot: members[shot][0][1].phrase == cache.layer(local).phrase  # noqa: E731
+    found = appearance.continue_by_appearance(new, looks, excluded, params.reid_appearance, params.appearance_margin, same_class)
+    return [(shot, local, value) for local, shot, value in found]
 
 
 def reconcile(

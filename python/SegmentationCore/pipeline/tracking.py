@@ -428,33 +428,14 @@ def _reidentify_by_appearance(
         return new_indices
     claimed = {e.layer_id for e in entries if e.kind in (DIRECT, PARTIAL, REIDENTIFIED)} | excluded
     present = set(_present_layers(cache, frame, params)) if cache.has_frame(frame) else set()
-    pairs = []
-    for position in new_indices:
-        look = looks[entries[position].index]
-        if look is None:
-            continue
-        label = labels[entries[position].index]
-        scores = {}
-        for layer_id in cache.layer_ids:
-            if params.per_class and cache.layer(layer_id).phrase != label:
-                continue
-            value = appearance.similarity(look, cache.appearance(layer_id))
-            if value is not None:
-                scores[layer_id] = value
-        if not scores:
-            continue
-        best = max(scores, key=scores.get)
-        runner_up = max((v for k, v in scores.items() if k != best), default=0.0)
-        if best in claimed or best in present:
-            continue
-        if scores[best] >= params.reid_appearance and scores[best] - runner_up >= params.appearance_margin:
-            pairs.append((scores[best], position, best))
-    for value, position, layer_id in sorted(pairs, key=lambda p: -p[0]):
-        if layer_id in claimed:
-            continue
+    new = {k: looks[entries[k].index] for k in new_indices if looks[entries[k].index] is not None}
+    known = {i: cache.appearance(i) for i in cache.layer_ids if cache.appearance(i) is not None}
+    same_class = lambda k, i: not params.per_class or cache.layer(i).phrase == labels[entries[k].index]  # noqa: E731
+    for position, layer_id, value in appearance.continue_by_appearance(
+        new, known, claimed | present, params.reid_appearance, params.appearance_margin, same_class,
+    ):
         entries[position].kind, entries[position].layer_id = REIDENTIFIED, layer_id
         entries[position].iou, entries[position].sim = 0.0, float(value)
-        claimed.add(layer_id)
     return [k for k in new_indices if entries[k].kind == NEW]
 
 
