@@ -22,8 +22,8 @@ OpenEXR = pytest.importorskip("OpenEXR")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def library_attribute(groups):
-    """The attribute as the OpenEXR library writes it (a 1x1 file's header)."""
+def library_manifest(groups):
+    """The groups as an ``OpenEXR.IDManifest`` built with the library's own API."""
     manifest = OpenEXR.IDManifest()
     for group in groups:
         library_group = manifest.add(set(group.channels))
@@ -35,7 +35,12 @@ def library_attribute(groups):
         )
         for value, strings in group.table.items():
             library_group.insert(value, list(strings))
-    header = {"type": OpenEXR.scanlineimage, "compression": OpenEXR.NO_COMPRESSION, "idManifest": manifest}
+    return manifest
+
+
+def library_attribute(groups):
+    """The attribute as the OpenEXR library writes it (a 1x1 file's header)."""
+    header = {"type": OpenEXR.scanlineimage, "compression": OpenEXR.NO_COMPRESSION, "idManifest": library_manifest(groups)}
     stream = io.BytesIO()
     with OpenEXR.File(header, {"A": np.zeros((1, 1), np.float16)}) as exr_file:
         exr_file.write(stream)
@@ -219,17 +224,8 @@ def normalised(groups):
 def library_file_and_reading(groups, tmp_path):
     """A file whose idManifest the OpenEXR library wrote, and the groups the
     PyPI OpenEXR module reads back from it."""
-    manifest = OpenEXR.IDManifest()
-    for group in groups:
-        library_group = manifest.add(set(group.channels))
-        library_group.setEncodingScheme(group.encoding_scheme)
-        library_group.setHashScheme(group.hash_scheme)
-        library_group.setComponents(list(group.components))
-        library_group.setLifetime({0: OpenEXR.LIFETIME_FRAME, 1: OpenEXR.LIFETIME_SHOT, 2: OpenEXR.LIFETIME_STABLE}[group.lifetime])
-        for value, strings in group.table.items():
-            library_group.insert(value, list(strings))
     path = tmp_path / "library.exr"
-    header = {"type": OpenEXR.scanlineimage, "compression": OpenEXR.NO_COMPRESSION, "idManifest": manifest}
+    header = {"type": OpenEXR.scanlineimage, "compression": OpenEXR.NO_COMPRESSION, "idManifest": library_manifest(groups)}
     with OpenEXR.File(header, {"A": np.zeros((1, 1), np.float16)}) as exr_file:
         exr_file.write(str(path))
     with OpenEXR.File(str(path), header_only=True) as exr_file:
