@@ -52,7 +52,7 @@ M = [
  ("G7 guarded falls back to the paper merge", "tracking.py", "    if params.cache_rule in (RECENT_RULE, GUARDED_RULE):\n        object_ages", "    if params.cache_rule in (RECENT_RULE,):\n        object_ages"),
  ("G8 guarded: re-identified prompts are not fresh", "tracking.py", "(DIRECT, NEW, REIDENTIFIED) for e in entries)", "(DIRECT, NEW) for e in entries)"),
  ("A1 guarded: positional re-identification ignores appearance", "tracking.py", "if look is not None and look < params.appearance_gate:", "if False:"),
- ("A2 guarded: no re-identification by appearance", "tracking.py", "new_indices = _reidentify_by_appearance(cache, frame, matches.entries, new_indices, stage2_result.labels, params, set(overrides), looks)", "new_indices = list(new_indices)"),
+ ("A2 guarded: no re-identification by appearance", "tracking.py", "new_indices = _reidentify_by_appearance(matches.entries, new_indices, stage2_result.labels, params, set(overrides) | set(layer_ids), looks, cache)", "new_indices = list(new_indices)"),
  ("A3 guarded: lookalikes are guessed (no margin)", "appearance.py", "and scores[best] - runner_up >= margin:", ":"),
  ("A4 guarded: appearance re-identifies a layer present on the frame", "tracking.py", "new, known, claimed | present, params.reid_appearance", "new, known, claimed, params.reid_appearance"),
  ("A5 guarded: parts that look like their layer start new layers", "tracking.py", "if look is not None and look >= params.part_appearance:", "if False:"),

@@ -315,7 +315,7 @@ def match_stage2(
         looks = [appearance.colour_histogram(image, b) for b in binary] if image is not None else [None] * len(binary)
         new_indices = sorted(new_indices + _split_shared_layers(cache, matches.entries, looks, params))
         new_indices = _reidentify(cache, frame, matches.entries, new_indices, binary, stage2_result.labels, params, set(overrides), looks)
-        new_indices = _reidentify_by_appearance(cache, frame, matches.entries, new_indices, stage2_result.labels, params, set(overrides), looks)
+        new_indices = _reidentify_by_appearance(matches.entries, new_indices, stage2_result.labels, params, set(overrides) | set(layer_ids), looks, cache)
     proposed = cache.propose_layers([stage2_result.labels[matches.entries[k].index] for k in new_indices], frame)
     for k, info in zip(new_indices, proposed):
         matches.entries[k].layer_id = info.id
@@ -414,8 +414,8 @@ def _reidentify(
 
 
 def _reidentify_by_appearance(
-    cache: MaskCache, frame: int, entries: list[Match], new_indices: list[int], labels: Sequence[str],
-    params: TrackingParams, excluded: set[int], looks: Sequence[np.ndarray | None],
+    entries: list[Match], new_indices: list[int], labels: Sequence[str],
+    params: TrackingParams, present: set[int], looks: Sequence[np.ndarray | None], cache: MaskCache,
 ) -> list[int]:
     """``guarded`` rule: an unmatched mask that no nearby position explains
     (an object back after leaving the frame or a long occlusion) continues
@@ -423,11 +423,12 @@ def _reidentify_by_appearance(
     and matched by no other mask), the similarity is at least
     ``reid_appearance`` and it beats every other layer of the class by
     ``appearance_margin`` (in a crowd of lookalikes nothing is guessed).
-    Best pairs first. Returns the entries that still start new layers."""
+    ``present``: the layers on this frame and the interactive ones, which
+    never qualify. Best pairs first. Returns the entries that still start
+    new layers."""
     if not new_indices:
         return new_indices
-    claimed = {e.layer_id for e in entries if e.kind in (DIRECT, PARTIAL, REIDENTIFIED)} | excluded
-    present = set(_present_layers(cache, frame, params)) if cache.has_frame(frame) else set()
+    claimed = {e.layer_id for e in entries if e.kind in (DIRECT, PARTIAL, REIDENTIFIED)}
     new = {k: looks[entries[k].index] for k in new_indices if looks[entries[k].index] is not None}
     known = {i: cache.appearance(i) for i in cache.layer_ids if cache.appearance(i) is not None}
     same_class = lambda k, i: not params.per_class or cache.layer(i).phrase == labels[entries[k].index]  # noqa: E731
